@@ -1,0 +1,90 @@
+# herald — `make run` and `make test` are the two commands a newcomer needs.
+# Packages come from scripts/deps.sh (idempotent); flags from pkg-config, evaluated after it.
+
+CC       ?= cc
+PKGS     := libuv jansson
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS := -Isrc -D_GNU_SOURCE
+CFLAGS_COMMON = -std=c17 $(WARN) -g $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS_COMMON = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread
+
+# build/rel: optimised; build/asan: ASan + UBSan, what the tests run.
+REL_CFLAGS  := -O2
+ASAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+SRCS      := $(shell find src -name '*.c' ! -name main.c | sort)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+
+REL_OBJS  := $(SRCS:src/%.c=build/rel/%.o)
+ASAN_OBJS := $(SRCS:src/%.c=build/asan/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
+
+.PHONY: all run test deps deps-test unit integration clean format bench-fanout
+
+all: build/herald
+
+build/herald: $(REL_OBJS) build/rel/main.o
+	$(CC) $(CFLAGS_COMMON) $(REL_CFLAGS) -o $@ $^ $(LDLIBS_COMMON)
+
+build/asan/herald: $(ASAN_OBJS) build/asan/main.o
+	$(CC) $(CFLAGS_COMMON) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS_COMMON)
+
+build/rel/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(REL_CFLAGS) -MMD -MP -c -o $@ $<
+
+build/asan/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(ASAN_CFLAGS) -MMD -MP -c -o $@ $<
+
+build/asan/tests/%: tests/unit/%.c $(ASAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS_COMMON) \
+	    $(shell pkg-config --libs cmocka 2>/dev/null)
+
+build/herald-fanout: bench/fanout.c
+	$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(REL_CFLAGS) -o $@ $< $(LDLIBS_COMMON)
+
+deps:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+	@cd tests/integration && { [ -d node_modules ] && [ node_modules/.stamp -nt package-lock.json ] || \
+	    { npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp; }; }
+
+# Recursive make so pkg-config runs after the packages are there.
+run: deps
+	@$(MAKE) --no-print-directory build/herald
+	@mkdir -p data
+	@printf '\nherald on http://127.0.0.1:8080 — try, in another terminal:\n\n'
+	@printf '  curl -N http://127.0.0.1:8080/v1/topics/news/events\n'
+	@printf '  curl -d "hello" "http://127.0.0.1:8080/v1/topics/news?event=greeting"\n'
+	@printf '  curl -H "Content-Type: application/json" -d '"'"'{"event":"note","data":{"x":1}}'"'"' http://127.0.0.1:8080/v1/topics/news\n'
+	@printf '  curl "http://127.0.0.1:8080/v1/topics/news/messages?since=0"\n'
+	@printf '  curl http://127.0.0.1:8080/v1/stats\n\n'
+	exec ./build/herald --listen $${HERALD_LISTEN:-127.0.0.1:8080}
+
+test: deps-test
+	@$(MAKE) --no-print-directory build/asan/herald $(UNIT_BINS)
+	@scripts/test.sh
+
+unit: deps-test
+	@$(MAKE) --no-print-directory $(UNIT_BINS)
+	@scripts/test.sh unit
+
+integration: deps-test
+	@$(MAKE) --no-print-directory build/asan/herald
+	@scripts/test.sh integration
+
+bench-fanout: deps
+	@$(MAKE) --no-print-directory build/herald build/herald-fanout
+	@bench/fanout.sh
+
+format:
+	clang-format -i $$(find src tests/unit bench -name '*.[ch]')
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

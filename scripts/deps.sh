@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages herald needs, only those missing. Idempotent and quiet when all
+# are present. Usage: scripts/deps.sh [build|test]   (test adds what the test suite needs)
+set -euo pipefail
+mode=${1:-build}
+
+build_pkgs=(gcc make pkg-config libuv1-dev libjansson-dev libhttp-parser-dev)
+test_pkgs=(libcmocka-dev chromium redis-server curl)
+
+want=("${build_pkgs[@]}")
+[ "$mode" = test ] && want+=("${test_pkgs[@]}")
+command -v node >/dev/null 2>&1 || want+=(nodejs)
+command -v npm >/dev/null 2>&1 || want+=(npm)
+
+missing=()
+for pkg in "${want[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq "${missing[@]}" >/dev/null

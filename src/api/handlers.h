@@ -1,0 +1,18 @@
+/* Route handlers. Each answers exactly once through hr_respond* (or opens a stream). */
+#ifndef HR_HANDLERS_H
+#define HR_HANDLERS_H
+
+#include "http/exchange.h"
+
+void hr_handle_health(hr_exchange_t *ex);
+void hr_handle_stats(hr_exchange_t *ex);
+void hr_handle_publish(hr_exchange_t *ex);
+void hr_handle_messages(hr_exchange_t *ex);
+void hr_handle_kick(hr_exchange_t *ex);
+void hr_handle_sse(hr_exchange_t *ex); /* transport/sse.c */
+
+/* Collects topic names for a route: the path's {topic} or every ?topic= (at least one, at most
+ * max_topics_per_sub, each valid). Answers 400 itself and returns -1 when they are not. */
+int hr_api_topics(hr_exchange_t *ex, const char **names, size_t *lens, size_t max, size_t *n);
+
+#endif

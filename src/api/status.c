@@ -1,0 +1,45 @@
+/* GET /healthz and GET /v1/stats. */
+#include <time.h>
+
+#include "api/handlers.h"
+#include "core/server.h"
+
+void hr_handle_health(hr_exchange_t *ex)
+{
+    if (ex->worker->stopping) {
+        hr_respond_json(ex, 503, json_pack("{s:s}", "status", "stopping"));
+        return;
+    }
+    hr_respond_json(ex, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+void hr_handle_stats(hr_exchange_t *ex)
+{
+    hr_server_t *server = ex->worker->server;
+    size_t conns[HR_CONN_KINDS] = {0};
+    uint64_t bytes_out = 0;
+    json_t *workers = json_array();
+    for (unsigned w = 0; w < server->nworkers; w++) {
+        hr_worker_t *worker = &server->workers[w];
+        size_t http = atomic_load(&worker->conns_now[HR_CONN_HTTP]);
+        size_t sse = atomic_load(&worker->conns_now[HR_CONN_SSE]);
+        conns[HR_CONN_HTTP] += http;
+        conns[HR_CONN_SSE] += sse;
+        bytes_out += atomic_load(&worker->bytes_out);
+        json_array_append_new(workers, json_pack("{s:i, s:I, s:I}", "id", (int)w, "http",
+                                                 (json_int_t)http, "sse", (json_int_t)sse));
+    }
+    hr_broker_stats_t stats;
+    hr_broker_stats(server->broker, &stats);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t uptime_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - server->started_ms;
+    json_t *body = json_pack(
+        "{s:{s:I, s:I}, s:I, s:I, s:{s:I, s:I}, s:I, s:I, s:I, s:o}", "connections", "http",
+        (json_int_t)conns[HR_CONN_HTTP], "sse", (json_int_t)conns[HR_CONN_SSE], "topics",
+        (json_int_t)stats.topics, "subscriptions", (json_int_t)stats.subscriptions, "messages",
+        "in", (json_int_t)stats.messages_in, "out", (json_int_t)stats.deliveries, "last_id",
+        (json_int_t)stats.last_id, "bytes_out", (json_int_t)bytes_out, "uptime_ms",
+        (json_int_t)uptime_ms, "workers", workers);
+    hr_respond_json(ex, 200, body);
+}

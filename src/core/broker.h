@@ -1,0 +1,103 @@
+/* The pub/sub core: topics (created on first use), per-topic history, and fan-out to the
+ * workers that have subscribers. Knows no transport and no protocol.
+ *
+ * Threading: every worker thread calls in. One broker mutex guards topics, ids and histories;
+ * everything done under it is short (no I/O, no encoding). A publish takes the next broker-wide
+ * id and, still under the lock, appends the message to each interested worker's inbox and wakes
+ * it. So each inbox holds messages in id order, every subscriber sees ids increase, and one id is
+ * a resume point for any set of topics. The fan-out itself (framing, writes) runs on the workers,
+ * outside the lock, on all cores at once. */
+#ifndef HR_BROKER_H
+#define HR_BROKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/msg.h"
+#include "core/sub.h"
+
+#define HR_TOPIC_MAX_LEN 128
+
+typedef struct hr_broker_s hr_broker_t;
+
+typedef struct hr_broker_config_s {
+    unsigned workers;       /* worker threads that will drain inboxes */
+    size_t history_size;    /* messages kept per topic */
+    int64_t history_ttl_ms; /* age after which history drops a message; 0 = no age limit */
+} hr_broker_config_t;
+
+typedef struct hr_publish_s {
+    const char *topic;
+    size_t topic_len;
+    const char *event; /* may be NULL */
+    size_t event_len;
+    const char *data;
+    size_t data_len;
+    uint32_t retry_ms; /* 0 = none */
+    uint64_t want_id;  /* 0 = assign the next id; else must exceed every id so far */
+} hr_publish_t;
+
+typedef struct hr_gap_s {
+    const char *topic; /* borrowed: valid while the subscription (or replay) holds the topic */
+    uint64_t floor_id; /* ids up to here may have existed and are no longer held */
+} hr_gap_t;
+
+/* Messages to send before going live, and topics whose history no longer reaches back. */
+typedef struct hr_replay_s {
+    hr_msg_t **msgs; /* one reference each, ascending id */
+    size_t count;
+    hr_gap_t *gaps;
+    size_t ngaps;
+    int more;        /* history read only: more messages than `limit` */
+    uint64_t last_id; /* broker's newest id when the snapshot was taken */
+} hr_replay_t;
+
+typedef struct hr_broker_stats_s {
+    size_t topics;
+    size_t subscriptions;
+    uint64_t messages_in;
+    uint64_t deliveries;
+    uint64_t last_id;
+} hr_broker_stats_t;
+
+hr_broker_t *hr_broker_new(const hr_broker_config_t *config);
+/* Frees every topic and message. All subscribers must have unsubscribed. */
+void hr_broker_free(hr_broker_t *broker);
+
+/* Topic names: 1..128 bytes of A-Z a-z 0-9 and - _ . : @ ~, not starting with '.'. */
+int hr_topic_name_valid(const char *name, size_t len);
+const char *hr_topic_name(const hr_topic_t *topic);
+
+/* The worker's wake-up handle; inbox entries are drained by hr_broker_drain on that worker. */
+void hr_broker_attach_worker(hr_broker_t *broker, unsigned worker, uv_async_t *wake);
+
+/* Returns 0 and the assigned id, HR_ECONFLICT (want_id too low) or HR_ENOMEM. */
+int hr_broker_publish(hr_broker_t *broker, const hr_publish_t *pub, uint64_t *id_out);
+
+/* Registers `sub` (vt, owner, worker set) on `n` topics, from the worker's own thread. With
+ * `since` non-NULL, `replay` receives the held messages after *since in id order and the
+ * topics whose history no longer reaches back to it; live delivery starts right after, with no
+ * gap and no duplicate. Duplicate names count once. Returns 0 or HR_ENOMEM. */
+int hr_broker_subscribe(hr_broker_t *broker, hr_sub_t *sub, const char *const *topics,
+                        const size_t *lens, size_t n, const uint64_t *since, hr_replay_t *replay);
+/* From the subscriber's worker thread. Idempotent. */
+void hr_broker_unsubscribe(hr_broker_t *broker, hr_sub_t *sub);
+
+/* Up to `limit` held messages of one topic after `since`. Unknown topic: empty result. */
+int hr_broker_history(hr_broker_t *broker, const char *topic, size_t topic_len, uint64_t since,
+                      size_t limit, hr_replay_t *out);
+void hr_replay_free(hr_replay_t *replay);
+
+/* Ends every live subscription to `topic` on every worker. Returns how many were told. */
+size_t hr_broker_kick(hr_broker_t *broker, const char *topic, size_t topic_len);
+
+/* Delivers this worker's inbox; called by the worker's wake handle. */
+void hr_broker_drain(hr_broker_t *broker, unsigned worker);
+
+/* Expires old history and frees topics nobody references. Call periodically from one thread. */
+void hr_broker_sweep(hr_broker_t *broker);
+
+void hr_broker_stats(hr_broker_t *broker, hr_broker_stats_t *stats);
+
+#endif

@@ -1,0 +1,206 @@
+/* Option table, parsing and validation. Every option is a (flag, env, default, help) row so
+ * --help, the environment and the README can never disagree. */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+
+enum opt_kind { OPT_LISTEN, OPT_UINT, OPT_SIZE, OPT_MS, OPT_CORS, OPT_LOG };
+
+typedef struct option_row_s {
+    const char *flag;
+    enum opt_kind kind;
+    const char *fallback; /* default, as text */
+    const char *help;
+    size_t offset;        /* field in hr_config_t */
+    uint64_t min, max;    /* numeric range */
+} option_row_t;
+
+#define FIELD(f) offsetof(hr_config_t, f)
+
+static const option_row_t options[] = {
+    {"listen", OPT_LISTEN, "127.0.0.1:8080", "HOST:PORT to listen on (PORT 0 picks a free one)",
+     FIELD(listen_host), 0, 0},
+    {"workers", OPT_UINT, "0", "event-loop threads; 0 = one per core", FIELD(workers), 0, 256},
+    {"history-size", OPT_SIZE, "1000", "messages kept per topic for resume", FIELD(history_size),
+     0, 10000000},
+    {"history-ttl", OPT_MS, "3600000", "max age of kept messages, ms (0 = no limit)",
+     FIELD(history_ttl_ms), 0, 365ull * 86400000},
+    {"heartbeat", OPT_MS, "15000", "SSE comment heartbeat interval, ms", FIELD(heartbeat_ms), 100,
+     3600000},
+    {"sse-retry", OPT_UINT, "2000", "SSE retry: hint sent on stream open, ms (0 = none)",
+     FIELD(sse_retry_ms), 0, 3600000},
+    {"max-body", OPT_SIZE, "1048576", "request body limit, bytes", FIELD(max_body_bytes), 1,
+     1ull << 30},
+    {"max-header", OPT_SIZE, "16384", "request line + headers limit, bytes",
+     FIELD(max_header_bytes), 1024, 1 << 20},
+    {"max-outbound", OPT_SIZE, "1048576",
+     "unsent bytes a connection may queue before it is cut (slow consumer)",
+     FIELD(max_outbound_bytes), 4096, 1ull << 32},
+    {"max-topics", OPT_SIZE, "64", "topics in one subscription", FIELD(max_topics_per_sub), 1,
+     100000},
+    {"shutdown-grace", OPT_MS, "5000", "time to flush on SIGTERM before closing, ms",
+     FIELD(shutdown_grace_ms), 0, 600000},
+    {"cors-origins", OPT_CORS, "", "comma-separated allowed Origins, or *", FIELD(cors_origins),
+     0, 0},
+    {"log-level", OPT_LOG, "info", "debug, info, warn or error", FIELD(log_level), 0, 0},
+};
+
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+/* HERALD_ + the flag in upper case with '-' as '_'. */
+static void env_name(const char *flag, char *env, size_t size)
+{
+    size_t n = (size_t)snprintf(env, size, "HERALD_");
+    for (; *flag && n < size - 1; flag++) env[n++] = *flag == '-' ? '_' : (char)toupper((unsigned char)*flag);
+    env[n] = '\0';
+}
+
+static void print_help(void)
+{
+    printf("herald — realtime delivery server (SSE, HTTP publish, history)\n\n"
+           "usage: herald [options]\n\n"
+           "Each option can also be set in the environment as HERALD_<NAME>\n"
+           "(upper case, '-' as '_'), e.g. HERALD_LISTEN=0.0.0.0:8080. Flags win.\n\n");
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        char env[64];
+        env_name(options[i].flag, env, sizeof env);
+        printf("  --%-16s %s\n  %-18s env %s, default \"%s\"\n", options[i].flag,
+               options[i].help, "", env, options[i].fallback);
+    }
+    printf("  --%-16s print this help\n", "help");
+}
+
+static int parse_number(const char *text, uint64_t *out)
+{
+    if (!*text || !isdigit((unsigned char)*text)) return -1;
+    errno = 0;
+    char *end;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno || *end) return -1;
+    *out = value;
+    return 0;
+}
+
+static int set_listen(hr_config_t *config, const char *text)
+{
+    const char *colon = strrchr(text, ':');
+    if (!colon || colon == text) return -1;
+    size_t host_len = (size_t)(colon - text);
+    if (text[0] == '[' && host_len >= 2 && text[host_len - 1] == ']') { /* [::1]:8080 */
+        text++;
+        host_len -= 2;
+    }
+    uint64_t port;
+    if (host_len >= sizeof config->listen_host || parse_number(colon + 1, &port) || port > 65535)
+        return -1;
+    memcpy(config->listen_host, text, host_len);
+    config->listen_host[host_len] = '\0';
+    config->listen_port = (int)port;
+    return 0;
+}
+
+static int set_cors(hr_config_t *config, const char *text)
+{
+    config->ncors_origins = 0;
+    while (*text) {
+        const char *comma = strchr(text, ',');
+        size_t len = comma ? (size_t)(comma - text) : strlen(text);
+        while (len && isspace((unsigned char)*text)) text++, len--;
+        while (len && isspace((unsigned char)text[len - 1])) len--;
+        if (len) {
+            if (config->ncors_origins == HR_MAX_CORS_ORIGINS || len >= 256) return -1;
+            memcpy(config->cors_origins[config->ncors_origins], text, len);
+            config->cors_origins[config->ncors_origins++][len] = '\0';
+        }
+        if (!comma) break;
+        text = comma + 1;
+    }
+    return 0;
+}
+
+static int set_option(hr_config_t *config, const option_row_t *opt, const char *text)
+{
+    char *field = (char *)config + opt->offset;
+    uint64_t value = 0;
+    switch (opt->kind) {
+    case OPT_LISTEN: return set_listen(config, text);
+    case OPT_CORS: return set_cors(config, text);
+    case OPT_LOG: return hr_log_parse_level(text, (enum hr_log_level *)(void *)field);
+    default: break;
+    }
+    if (parse_number(text, &value) || value < opt->min || value > opt->max) return -1;
+    if (opt->kind == OPT_UINT) {
+        if (opt->offset == FIELD(sse_retry_ms))
+            *(uint32_t *)(void *)field = (uint32_t)value;
+        else
+            *(unsigned *)(void *)field = (unsigned)value;
+    } else if (opt->kind == OPT_SIZE) {
+        *(size_t *)(void *)field = (size_t)value;
+    } else {
+        *(int64_t *)(void *)field = (int64_t)value;
+    }
+    return 0;
+}
+
+static int apply(hr_config_t *config, const option_row_t *opt, const char *text, const char *from)
+{
+    if (set_option(config, opt, text) == 0) return 0;
+    fprintf(stderr, "herald: invalid value \"%s\" for %s (%s)\n", text, opt->flag, from);
+    return -1;
+}
+
+int hr_config_load(hr_config_t *config, int argc, char **argv)
+{
+    memset(config, 0, sizeof *config);
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (apply(config, &options[i], options[i].fallback, "default") != 0) return -1;
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        char env[64];
+        env_name(options[i].flag, env, sizeof env);
+        const char *value = getenv(env);
+        if (value && apply(config, &options[i], value, env) != 0) return -1;
+    }
+    struct option long_opts[NOPTIONS + 2];
+    for (size_t i = 0; i < NOPTIONS; i++)
+        long_opts[i] = (struct option){options[i].flag, required_argument, NULL, (int)i};
+    long_opts[NOPTIONS] = (struct option){"help", no_argument, NULL, 'h' + 1000};
+    long_opts[NOPTIONS + 1] = (struct option){NULL, 0, NULL, 0};
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+        if (ch == 'h' || ch == 'h' + 1000) {
+            print_help();
+            return 1;
+        }
+        if (ch < 0 || (size_t)ch >= NOPTIONS) {
+            fprintf(stderr, "herald: see --help\n");
+            return -1;
+        }
+        if (apply(config, &options[ch], optarg, "flag") != 0) return -1;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "herald: unexpected argument \"%s\"; see --help\n", argv[optind]);
+        return -1;
+    }
+    if (config->workers == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        config->workers = cores > 0 ? (unsigned)cores : 1;
+    }
+    return 0;
+}
+
+const char *hr_config_cors_allow(const hr_config_t *config, const char *origin, size_t len)
+{
+    for (size_t i = 0; i < config->ncors_origins; i++) {
+        const char *allowed = config->cors_origins[i];
+        if (strcmp(allowed, "*") == 0) return "*";
+        if (strlen(allowed) == len && memcmp(allowed, origin, len) == 0) return allowed;
+    }
+    return NULL;
+}

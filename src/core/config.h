@@ -1,0 +1,37 @@
+/* Configuration: one table of options, each settable by CLI flag (--history-size 500) or
+ * environment (HERALD_HISTORY_SIZE=500); the flag wins. `herald --help` prints the table. */
+#ifndef HR_CONFIG_H
+#define HR_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/log.h"
+
+#define HR_MAX_CORS_ORIGINS 32
+
+typedef struct hr_config_s {
+    char listen_host[256];      /* address to bind */
+    int listen_port;            /* 0 picks a free port (logged) */
+    unsigned workers;           /* event-loop threads */
+    size_t history_size;        /* messages kept per topic */
+    int64_t history_ttl_ms;     /* max age of kept messages; 0 = none */
+    int64_t heartbeat_ms;       /* SSE comment interval */
+    uint32_t sse_retry_ms;      /* retry: sent when a stream opens; 0 = none */
+    size_t max_body_bytes;      /* request body limit */
+    size_t max_header_bytes;    /* request line + headers limit */
+    size_t max_outbound_bytes;  /* unsent bytes per connection before it is cut */
+    size_t max_topics_per_sub;  /* topics in one subscribe */
+    int64_t shutdown_grace_ms;  /* time given to flush on SIGTERM before closing */
+    char cors_origins[HR_MAX_CORS_ORIGINS][256]; /* allowed Origins; "*" allows any */
+    size_t ncors_origins;
+    enum hr_log_level log_level;
+} hr_config_t;
+
+/* Returns 0 to run, 1 when --help/--version was printed, -1 on a bad option (message printed). */
+int hr_config_load(hr_config_t *config, int argc, char **argv);
+
+/* Returns the Origin to echo in Access-Control-Allow-Origin, or NULL when not allowed. */
+const char *hr_config_cors_allow(const hr_config_t *config, const char *origin, size_t len);
+
+#endif

@@ -1,0 +1,204 @@
+/* Connection lifecycle and the write path. Memory of a connection is freed only in its close
+ * callback; queued writes hold message references and are cancelled (ECANCELED) before it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/conn.h"
+#include "core/error.h"
+#include "core/log.h"
+
+typedef struct write_req_s {
+    uv_write_t req;
+    hr_conn_t *conn;
+    hr_msg_t *msg; /* reference keeping the bytes alive, or NULL when copied below */
+    char copy[];
+} write_req_t;
+
+static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    hr_conn_t *conn = (hr_conn_t *)handle;
+    /* One buffer per worker: each read is consumed before the next can start. */
+    *buf = uv_buf_init(conn->worker->read_buf, sizeof conn->worker->read_buf);
+}
+
+static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    hr_conn_t *conn = (hr_conn_t *)stream;
+    if (nread > 0) {
+        /* While finishing, input is drained and dropped (lingering close). */
+        if (!conn->closing && !conn->finishing)
+            conn->proto->on_data(conn, buf->base, (size_t)nread);
+        return;
+    }
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            hr_debug("conn.read_error", "conn=%llu err=%s", (unsigned long long)conn->id,
+                     uv_err_name((int)nread));
+        hr_conn_close(conn);
+    }
+}
+
+static void close_cb(uv_handle_t *handle)
+{
+    hr_conn_t *conn = (hr_conn_t *)handle;
+    if (conn->proto->on_close) conn->proto->on_close(conn);
+    atomic_fetch_sub(&conn->worker->conns_now[conn->kind], 1);
+    hr_list_remove(&conn->link);
+    hr_debug("conn.close", "conn=%llu", (unsigned long long)conn->id);
+    free(conn);
+}
+
+void hr_conn_close(hr_conn_t *conn)
+{
+    if (conn->closing) return;
+    conn->closing = 1;
+    uv_close((uv_handle_t *)&conn->tcp, close_cb);
+}
+
+void hr_conn_set_kind(hr_conn_t *conn, enum hr_conn_kind kind)
+{
+    atomic_fetch_sub(&conn->worker->conns_now[conn->kind], 1);
+    atomic_fetch_add(&conn->worker->conns_now[kind], 1);
+    conn->kind = kind;
+}
+
+static void format_peer(hr_conn_t *conn)
+{
+    struct sockaddr_storage addr;
+    int len = sizeof addr;
+    char ip[48] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&addr, &len) == 0) {
+        if (addr.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&addr, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&addr, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&addr)->sin_port);
+        }
+    }
+    snprintf(conn->peer, sizeof conn->peer, "%s:%d", ip, port);
+}
+
+int hr_conn_accept(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto_t *proto)
+{
+    hr_conn_t *conn = calloc(1, sizeof *conn);
+    if (!conn) return HR_ENOMEM;
+    uv_tcp_init(&worker->loop, &conn->tcp);
+    conn->worker = worker;
+    conn->proto = proto;
+    conn->kind = HR_CONN_HTTP;
+    conn->id = ++worker->next_conn_id * 1000 + worker->id;
+    hr_list_push(&worker->conns, &conn->link);
+    atomic_fetch_add(&worker->conns_now[HR_CONN_HTTP], 1);
+    int rc = uv_accept(server, (uv_stream_t *)&conn->tcp);
+    if (rc == 0) {
+        uv_tcp_nodelay(&conn->tcp, 1);
+        format_peer(conn);
+        rc = uv_read_start((uv_stream_t *)&conn->tcp, alloc_cb, read_cb);
+    }
+    if (rc != 0) {
+        hr_warn("conn.accept_failed", "worker=%u err=%s", worker->id, uv_err_name(rc));
+        hr_conn_close(conn);
+        return rc;
+    }
+    hr_debug("conn.open", "conn=%llu worker=%u peer=%s", (unsigned long long)conn->id, worker->id,
+             conn->peer);
+    return 0;
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+    write_req_t *wr = (write_req_t *)req;
+    if (wr->msg) hr_msg_unref(wr->msg);
+    if (status < 0 && status != UV_ECANCELED) hr_conn_close(wr->conn);
+    free(wr);
+}
+
+int hr_conn_write(hr_conn_t *conn, const char *bytes, size_t len, hr_msg_t *msg)
+{
+    if (conn->closing || conn->finishing) return HR_ESHUTDOWN;
+    uv_buf_t buf = uv_buf_init((char *)bytes, (unsigned)len);
+    int written = uv_try_write((uv_stream_t *)&conn->tcp, &buf, 1);
+    if (written < 0 && written != UV_EAGAIN) {
+        hr_conn_close(conn);
+        return written;
+    }
+    size_t sent = written > 0 ? (size_t)written : 0;
+    atomic_fetch_add_explicit(&conn->worker->bytes_out, sent, memory_order_relaxed);
+    if (sent == len) return 0;
+
+    size_t rest = len - sent;
+    if (conn->tcp.write_queue_size + rest > conn->worker->config->max_outbound_bytes) {
+        /* A reader this far behind would make us buffer without bound; it resumes from
+         * history when it reconnects. */
+        hr_warn("conn.slow_consumer", "conn=%llu peer=%s queued=%zu",
+                (unsigned long long)conn->id, conn->peer, conn->tcp.write_queue_size + rest);
+        hr_conn_close(conn);
+        return HR_ELIMIT;
+    }
+    write_req_t *wr = malloc(sizeof *wr + (msg ? 0 : rest));
+    if (!wr) {
+        hr_conn_close(conn);
+        return HR_ENOMEM;
+    }
+    wr->conn = conn;
+    wr->msg = msg ? hr_msg_ref(msg) : NULL;
+    if (msg) {
+        buf = uv_buf_init((char *)bytes + sent, (unsigned)rest);
+    } else {
+        memcpy(wr->copy, bytes + sent, rest);
+        buf = uv_buf_init(wr->copy, (unsigned)rest);
+    }
+    int rc = uv_write(&wr->req, (uv_stream_t *)&conn->tcp, &buf, 1, write_cb);
+    if (rc != 0) {
+        if (wr->msg) hr_msg_unref(wr->msg);
+        free(wr);
+        hr_conn_close(conn);
+        return rc;
+    }
+    atomic_fetch_add_explicit(&conn->worker->bytes_out, rest, memory_order_relaxed);
+    return 0;
+}
+
+/* Our side is sent. Closing now could reset the connection if the client's unread bytes are
+ * still queued, and a reset can destroy the response in flight; so we wait for the client's
+ * FIN (read_cb closes) or the linger deadline (hr_conn_sweep). */
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    hr_conn_t *conn = req->data;
+    free(req);
+    if (status < 0) {
+        hr_conn_close(conn);
+        return;
+    }
+    conn->linger_until_ms = (int64_t)uv_now(&conn->worker->loop) + HR_LINGER_MS;
+}
+
+void hr_conn_sweep(hr_worker_t *worker)
+{
+    int64_t now = (int64_t)uv_now(&worker->loop);
+    hr_list_t *head = &worker->conns;
+    for (hr_list_t *it = head->next, *next; it != head; it = next) {
+        next = it->next;
+        hr_conn_t *conn = hr_container_of(it, hr_conn_t, link);
+        if (conn->linger_until_ms && now >= conn->linger_until_ms) hr_conn_close(conn);
+    }
+}
+
+void hr_conn_finish(hr_conn_t *conn)
+{
+    if (conn->closing || conn->finishing) return;
+    conn->finishing = 1;
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (!req) {
+        hr_conn_close(conn);
+        return;
+    }
+    req->data = conn;
+    if (uv_shutdown(req, (uv_stream_t *)&conn->tcp, shutdown_cb) != 0) {
+        free(req);
+        hr_conn_close(conn);
+    }
+}

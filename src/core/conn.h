@@ -1,0 +1,52 @@
+/* A TCP connection owned by one worker: reading into the worker's buffer, writing with
+ * uv_try_write first and a bounded queue after, and closing. Protocol-free: a protocol
+ * (HTTP/1 today) plugs in through hr_conn_proto_t. */
+#ifndef HR_CONN_H
+#define HR_CONN_H
+
+#include <uv.h>
+
+#include "core/msg.h"
+#include "core/worker.h"
+
+typedef struct hr_conn_s hr_conn_t;
+
+typedef struct hr_conn_proto_s {
+    void (*on_data)(hr_conn_t *conn, const char *data, size_t len); /* borrowed bytes */
+    void (*on_close)(hr_conn_t *conn); /* last call; free protocol state */
+    void (*on_shutdown)(hr_conn_t *conn); /* server stopping: finish when idle */
+} hr_conn_proto_t;
+
+struct hr_conn_s {
+    uv_tcp_t tcp;                 /* first: libuv handle */
+    hr_worker_t *worker;          /* owner */
+    hr_list_t link;               /* in worker->conns */
+    const hr_conn_proto_t *proto; /* who reads */
+    void *proto_state;            /* the protocol's per-connection object */
+    enum hr_conn_kind kind;       /* for stats */
+    uint64_t id;                  /* for logs */
+    int closing;                  /* close started; writes are refused */
+    int finishing;                /* flush then close */
+    int64_t linger_until_ms;      /* loop time to give up waiting for the client's FIN */
+    char peer[64];                /* "ip:port", for logs */
+};
+
+/* Accepts one connection from `server` and starts reading it with `proto`. */
+int hr_conn_accept(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto_t *proto);
+
+/* See hr_stream_ops_t.write. Over max_outbound_bytes queued the connection is closed. */
+int hr_conn_write(hr_conn_t *conn, const char *bytes, size_t len, hr_msg_t *msg);
+
+/* Sends what is queued, then closes. */
+void hr_conn_finish(hr_conn_t *conn);
+/* Closes now, dropping what is queued. Idempotent. */
+void hr_conn_close(hr_conn_t *conn);
+
+#define HR_LINGER_MS 2000
+
+/* Closes connections whose linger ran out; called once a second by the worker. */
+void hr_conn_sweep(hr_worker_t *worker);
+
+void hr_conn_set_kind(hr_conn_t *conn, enum hr_conn_kind kind);
+
+#endif

@@ -1,0 +1,16 @@
+/* herald's error codes: negative errno values, so libuv's UV_E* pass through unchanged. */
+#ifndef HR_ERROR_H
+#define HR_ERROR_H
+
+#include <errno.h>
+
+#define HR_OK 0
+#define HR_ENOMEM (-ENOMEM)     /* allocation failed */
+#define HR_EINVAL (-EINVAL)     /* bad argument or input */
+#define HR_EPROTO (-EPROTO)     /* protocol violation by the peer */
+#define HR_EAGAIN (-EAGAIN)     /* partial input: call again with more */
+#define HR_ECONFLICT (-EEXIST)  /* requested id not above the current one */
+#define HR_ELIMIT (-ENOSPC)     /* a configured limit was reached */
+#define HR_ESHUTDOWN (-ESHUTDOWN) /* the server is stopping */
+
+#endif

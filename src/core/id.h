@@ -1,0 +1,19 @@
+/* Message ids: positive 64-bit integers, unique and increasing across the whole broker, so one
+ * number is a resume point for any set of topics. Written in decimal on the wire. */
+#ifndef HR_ID_H
+#define HR_ID_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HR_ID_MAX INT64_MAX /* ids stay in int64 range so SQL and JSON can hold them */
+#define HR_ID_STR_MAX 21    /* 19 digits + NUL, with room */
+
+/* Strict parse of a decimal id: digits only, no sign, no spaces, no leading zeros except "0",
+ * at most HR_ID_MAX. Returns 0 on success, -1 otherwise. */
+int hr_id_parse(const char *s, size_t len, uint64_t *out);
+
+/* Writes the decimal form of `id` into `buf` (at least HR_ID_STR_MAX bytes); returns length. */
+size_t hr_id_format(uint64_t id, char *buf);
+
+#endif

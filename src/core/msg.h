@@ -1,0 +1,57 @@
+/* A published message: immutable after publish, reference counted, shared by every worker.
+ * History holds one reference, each worker inbox entry and each queued write one more.
+ * Transports cache their wire encoding on the message (hr_msg_encoding) so a fan-out to
+ * 10k subscribers encodes once and costs a reference bump per write. */
+#ifndef HR_MSG_H
+#define HR_MSG_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hr_topic_s hr_topic_t;
+
+enum hr_encoding_kind { HR_ENC_SSE, HR_ENC_JSON, HR_ENC_MAX };
+
+typedef struct hr_encoded_s {
+    size_t len;   /* bytes in `bytes` */
+    char bytes[]; /* wire form, not NUL-terminated */
+} hr_encoded_t;
+
+typedef struct hr_msg_s {
+    atomic_uint refs;                             /* owners; freed at zero */
+    uint64_t id;                                  /* broker-wide, increasing; 0 until published */
+    int64_t time_ms;                              /* publish time, unix ms */
+    hr_topic_t *topic;                            /* holds a topic reference once published */
+    const char *topic_name;                       /* borrowed from topic, NUL-terminated */
+    char *event;                                  /* NUL-terminated; "" means none */
+    char *data;                                   /* payload bytes, NUL-terminated for safety */
+    size_t data_len;                              /* bytes in data */
+    uint32_t retry_ms;                            /* SSE retry hint; 0 means none */
+    _Atomic(hr_encoded_t *) encoded[HR_ENC_MAX]; /* per-transport cache, set once */
+} hr_msg_t;
+
+/* Copies event and data into one allocation. Returns NULL on allocation failure. refs = 1. */
+hr_msg_t *hr_msg_new(const char *event, size_t event_len, const char *data, size_t data_len,
+                     uint32_t retry_ms);
+
+static inline hr_msg_t *hr_msg_ref(hr_msg_t *msg)
+{
+    atomic_fetch_add_explicit(&msg->refs, 1, memory_order_relaxed);
+    return msg;
+}
+
+void hr_msg_unref(hr_msg_t *msg);
+
+typedef hr_encoded_t *(*hr_encode_fn)(const hr_msg_t *msg);
+
+/* Returns the cached encoding of `kind`, building it with `encode` on first use. Safe from any
+ * thread: two racing builders keep the first and free the second. NULL on allocation failure. */
+const hr_encoded_t *hr_msg_encoding(hr_msg_t *msg, enum hr_encoding_kind kind,
+                                    hr_encode_fn encode);
+
+/* Called when the last reference to a published message goes; implemented by the broker, which
+ * owns topics. */
+void hr_topic_release(hr_topic_t *topic);
+
+#endif

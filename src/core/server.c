@@ -1,0 +1,81 @@
+/* Process lifetime: build the broker and workers, wait for a signal, stop gracefully. */
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/server.h"
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    hr_server_t *server = handle->data;
+    hr_info("server.stopping", "signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    for (unsigned w = 0; w < server->nworkers; w++) hr_worker_stop(&server->workers[w]);
+    uv_stop(handle->loop);
+}
+
+static int start_workers(hr_server_t *server)
+{
+    int port = server->config->listen_port;
+    for (unsigned w = 0; w < server->nworkers; w++) {
+        int rc = hr_worker_init(&server->workers[w], server, w, server->config, server->broker,
+                                &port);
+        if (rc != 0) {
+            hr_error("server.listen_failed", "listen=%s:%d err=%s", server->config->listen_host,
+                     port, uv_strerror(rc));
+            return rc;
+        }
+    }
+    server->port = port;
+    for (unsigned w = 0; w < server->nworkers; w++) hr_worker_start(&server->workers[w]);
+    return 0;
+}
+
+int hr_server_run(const hr_config_t *config)
+{
+    signal(SIGPIPE, SIG_IGN);
+    hr_broker_config_t broker_config = {config->workers, config->history_size,
+                                        config->history_ttl_ms};
+    hr_server_t server = {.config = config, .nworkers = config->workers};
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    server.started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    server.broker = hr_broker_new(&broker_config);
+    server.workers = calloc(config->workers, sizeof *server.workers);
+    if (!server.broker || !server.workers) {
+        hr_error("server.start_failed", "reason=\"out of memory\"");
+        hr_broker_free(server.broker);
+        free(server.workers);
+        return 1;
+    }
+    /* Signals are taken on the main thread's own loop, which does nothing else. */
+    uv_loop_t main_loop;
+    uv_loop_init(&main_loop);
+    uv_signal_t sigterm, sigint;
+    uv_signal_init(&main_loop, &sigterm);
+    uv_signal_init(&main_loop, &sigint);
+    sigterm.data = sigint.data = &server;
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+
+    int rc = start_workers(&server);
+    if (rc == 0) {
+        hr_info("server.listening", "addr=%s:%d workers=%u history_size=%zu history_ttl_ms=%lld",
+                config->listen_host, server.port, config->workers, config->history_size,
+                (long long)config->history_ttl_ms);
+        uv_run(&main_loop, UV_RUN_DEFAULT);
+    } else {
+        for (unsigned w = 0; w < server.nworkers; w++)
+            if (server.workers[w].thread) hr_worker_stop(&server.workers[w]);
+    }
+    for (unsigned w = 0; w < server.nworkers; w++)
+        if (server.workers[w].thread) hr_worker_join(&server.workers[w]);
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&sigint, NULL);
+    uv_run(&main_loop, UV_RUN_DEFAULT);
+    uv_loop_close(&main_loop);
+    hr_broker_free(server.broker);
+    free(server.workers);
+    if (rc == 0) hr_info("server.stopped", "workers=%u", config->workers);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,21 @@
+/* The process: config, broker, workers, signals. */
+#ifndef HR_SERVER_H
+#define HR_SERVER_H
+
+#include "core/broker.h"
+#include "core/config.h"
+#include "core/worker.h"
+
+struct hr_server_s {
+    const hr_config_t *config;
+    hr_broker_t *broker;
+    hr_worker_t *workers; /* config->workers of them */
+    unsigned nworkers;
+    int port;             /* bound port */
+    int64_t started_ms;   /* unix ms */
+};
+
+/* Runs until SIGTERM or SIGINT, then shuts down gracefully. Returns the process exit code. */
+int hr_server_run(const hr_config_t *config);
+
+#endif

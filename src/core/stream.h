@@ -1,0 +1,30 @@
+/* A response stream: what a transport writes through once a response is under way. HTTP/1
+ * connections implement it today; an HTTP/2 stream can implement it later and SSE and long
+ * polls will ride on it unchanged. */
+#ifndef HR_STREAM_H
+#define HR_STREAM_H
+
+#include <stddef.h>
+
+#include "core/msg.h"
+
+typedef struct hr_stream_s hr_stream_t;
+
+typedef struct hr_stream_ops_s {
+    /* Queues `len` bytes. With `msg` non-NULL the bytes live inside it and a reference keeps
+     * them until written; with NULL they are copied. Returns 0, or a negative error when the
+     * stream is gone or over its outbound limit (it is then being closed). */
+    int (*write)(hr_stream_t *stream, const char *bytes, size_t len, hr_msg_t *msg);
+    /* Ends the response after what is queued has been sent. */
+    void (*end)(hr_stream_t *stream);
+} hr_stream_ops_t;
+
+struct hr_stream_s {
+    const hr_stream_ops_t *ops;
+    /* Set by the stream's user; called once when the stream is gone for good (client left,
+     * end finished, server closing). The user frees its state there. */
+    void (*on_close)(hr_stream_t *stream);
+    void *user; /* the stream user's object */
+};
+
+#endif

@@ -1,0 +1,221 @@
+/* Worker threads: listener, inbox wake-up, timers, graceful stop. */
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/conn.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/worker.h"
+
+/* Implemented by the HTTP/1 protocol module; the worker only needs to hand it connections. */
+extern const hr_conn_proto_t hr_h1_proto;
+
+static int bind_reuseport(const char *host, int *port)
+{
+    struct sockaddr_storage addr;
+    if (uv_ip4_addr(host, *port, (struct sockaddr_in *)&addr) != 0 &&
+        uv_ip6_addr(host, *port, (struct sockaddr_in6 *)&addr) != 0)
+        return UV_EINVAL;
+    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    socklen_t len = addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                               : sizeof(struct sockaddr_in);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&addr, len) != 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    if (*port == 0) {
+        len = sizeof addr;
+        getsockname(fd, (struct sockaddr *)&addr, &len);
+        *port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                                  : ((struct sockaddr_in *)&addr)->sin_port);
+    }
+    return fd;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    hr_worker_t *worker = server->data;
+    if (status < 0) {
+        hr_warn("listen.error", "worker=%u err=%s", worker->id, uv_err_name(status));
+        return;
+    }
+    hr_conn_accept(worker, server, &hr_h1_proto);
+}
+
+static void on_inbox(uv_async_t *handle)
+{
+    hr_worker_t *worker = handle->data;
+    hr_broker_drain(worker->broker, worker->id);
+}
+
+static void on_heartbeat(uv_timer_t *timer)
+{
+    hr_worker_t *worker = timer->data;
+    hr_list_t *head = &worker->subs;
+    for (hr_list_t *it = head->next, *next; it != head; it = next) {
+        next = it->next;
+        hr_sub_t *sub = hr_container_of(it, hr_sub_t, worker_link);
+        sub->vt->heartbeat(sub);
+    }
+}
+
+static void on_housekeeping(uv_timer_t *timer)
+{
+    hr_worker_t *worker = timer->data;
+    hr_conn_sweep(worker);
+    if (worker->id == 0) hr_broker_sweep(worker->broker);
+}
+
+static void close_all(hr_worker_t *worker)
+{
+    hr_list_t *head = &worker->conns;
+    for (hr_list_t *it = head->next; it != head; it = it->next)
+        hr_conn_close(hr_container_of(it, hr_conn_t, link));
+    uv_handle_t *handles[] = {(uv_handle_t *)&worker->inbox_wake,
+                              (uv_handle_t *)&worker->stop_wake,
+                              (uv_handle_t *)&worker->heartbeat_timer,
+                              (uv_handle_t *)&worker->housekeeping_timer,
+                              (uv_handle_t *)&worker->grace_timer};
+    for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++)
+        if (!uv_is_closing(handles[i])) uv_close(handles[i], NULL);
+}
+
+static void on_grace_over(uv_timer_t *timer)
+{
+    hr_worker_t *worker = timer->data;
+    size_t left = 0;
+    for (hr_list_t *it = worker->conns.next; it != &worker->conns; it = it->next) left++;
+    if (left) hr_info("worker.grace_over", "worker=%u closing=%zu", worker->id, left);
+    close_all(worker);
+}
+
+/* Runs until every connection is gone: the grace timer re-checks every 50 ms and forces the
+ * rest when shutdown_grace_ms is spent. */
+static void on_grace_tick(uv_timer_t *timer)
+{
+    hr_worker_t *worker = timer->data;
+    if (hr_list_empty(&worker->conns) ||
+        uv_now(&worker->loop) >= worker->grace_deadline_ms) {
+        on_grace_over(timer);
+    }
+}
+
+static void on_stop(uv_async_t *handle)
+{
+    hr_worker_t *worker = handle->data;
+    if (worker->stopping) return;
+    worker->stopping = 1;
+    hr_broker_attach_worker(worker->broker, worker->id, NULL);
+    uv_close((uv_handle_t *)&worker->listener, NULL);
+    /* Subscribers first: ending a stream lets the client reconnect elsewhere and resume. */
+    hr_list_t *head = &worker->subs;
+    for (hr_list_t *it = head->next, *next; it != head; it = next) {
+        next = it->next;
+        hr_sub_t *sub = hr_container_of(it, hr_sub_t, worker_link);
+        sub->vt->kick(sub);
+    }
+    head = &worker->conns;
+    for (hr_list_t *it = head->next, *next; it != head; it = next) {
+        next = it->next;
+        hr_conn_t *conn = hr_container_of(it, hr_conn_t, link);
+        if (conn->proto->on_shutdown) conn->proto->on_shutdown(conn);
+    }
+    worker->grace_deadline_ms = uv_now(&worker->loop) + (uint64_t)worker->config->shutdown_grace_ms;
+    uv_timer_start(&worker->grace_timer, on_grace_tick, 0, 50);
+}
+
+int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id,
+                   const hr_config_t *config, hr_broker_t *broker, int *port)
+{
+    memset(worker, 0, sizeof *worker);
+    worker->id = id;
+    worker->server = server;
+    worker->config = config;
+    worker->broker = broker;
+    hr_list_init(&worker->conns);
+    hr_list_init(&worker->subs);
+    int fd = bind_reuseport(config->listen_host, port);
+    if (fd < 0) return fd;
+    worker->listen_fd = fd;
+    int rc = uv_loop_init(&worker->loop);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    uv_tcp_init(&worker->loop, &worker->listener);
+    uv_async_init(&worker->loop, &worker->inbox_wake, on_inbox);
+    uv_async_init(&worker->loop, &worker->stop_wake, on_stop);
+    uv_timer_init(&worker->loop, &worker->heartbeat_timer);
+    uv_timer_init(&worker->loop, &worker->housekeeping_timer);
+    uv_timer_init(&worker->loop, &worker->grace_timer);
+    worker->listener.data = worker;
+    worker->inbox_wake.data = worker;
+    worker->stop_wake.data = worker;
+    worker->heartbeat_timer.data = worker;
+    worker->housekeeping_timer.data = worker;
+    worker->grace_timer.data = worker;
+    rc = uv_tcp_open(&worker->listener, fd);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&worker->listener, 4096, on_connection);
+    if (rc != 0) return rc;
+    hr_broker_attach_worker(broker, id, &worker->inbox_wake);
+    uint64_t beat = (uint64_t)config->heartbeat_ms;
+    uv_timer_start(&worker->heartbeat_timer, on_heartbeat, beat, beat);
+    uv_timer_start(&worker->housekeeping_timer, on_housekeeping, 1000, 1000);
+    return 0;
+}
+
+static void run(void *arg)
+{
+    hr_worker_t *worker = arg;
+    uv_run(&worker->loop, UV_RUN_DEFAULT);
+    /* Handles closed in the last iteration need one more pass for their callbacks. */
+    uv_run(&worker->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&worker->loop) != 0) hr_warn("worker.loop_busy", "worker=%u", worker->id);
+}
+
+int hr_worker_start(hr_worker_t *worker)
+{
+    return uv_thread_create(&worker->thread, run, worker);
+}
+
+void hr_worker_stop(hr_worker_t *worker)
+{
+    uv_async_send(&worker->stop_wake);
+}
+
+void hr_worker_join(hr_worker_t *worker)
+{
+    uv_thread_join(&worker->thread);
+}
+
+const char *hr_worker_date(hr_worker_t *worker)
+{
+    time_t now = time(NULL);
+    if (now != worker->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(worker->date, sizeof worker->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        worker->date_sec = now;
+    }
+    return worker->date;
+}
+
+void hr_worker_add_sub(hr_worker_t *worker, hr_sub_t *sub)
+{
+    hr_list_push(&worker->subs, &sub->worker_link);
+}
+
+void hr_worker_remove_sub(hr_worker_t *worker, hr_sub_t *sub)
+{
+    (void)worker;
+    hr_list_remove(&sub->worker_link);
+}

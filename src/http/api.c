@@ -1,0 +1,116 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/handlers.h"
+#include "core/broker.h"
+#include "core/log.h"
+#include "http/api.h"
+
+typedef void (*handler_fn)(hr_exchange_t *ex);
+
+static const handler_fn handlers[] = {
+    [HR_ROUTE_HEALTH] = hr_handle_health,
+    [HR_ROUTE_STATS] = hr_handle_stats,
+    [HR_ROUTE_PUBLISH] = hr_handle_publish,
+    [HR_ROUTE_PUBLISH_MANY] = hr_handle_publish,
+    [HR_ROUTE_TOPIC_EVENTS] = hr_handle_sse,
+    [HR_ROUTE_EVENTS] = hr_handle_sse,
+    [HR_ROUTE_TOPIC_MESSAGES] = hr_handle_messages,
+    [HR_ROUTE_TOPIC_SUBSCRIBERS] = hr_handle_kick,
+};
+
+static void answer_preflight(hr_exchange_t *ex)
+{
+    char headers[512];
+    if (ex->cors_origin) {
+        snprintf(headers, sizeof headers,
+                 "Allow: %s\r\nAccess-Control-Allow-Methods: %s\r\n"
+                 "Access-Control-Allow-Headers: Content-Type, Last-Event-ID, Authorization\r\n"
+                 "Access-Control-Max-Age: 600\r\n",
+                 ex->route.allow, ex->route.allow);
+    } else {
+        snprintf(headers, sizeof headers, "Allow: %s\r\n", ex->route.allow);
+    }
+    hr_respond(ex, 204, NULL, "", 0, headers);
+}
+
+void hr_api_dispatch(hr_conn_t *conn, hr_request_t *req)
+{
+    hr_exchange_t ex = {.conn = conn, .worker = conn->worker, .req = req};
+    ex.method = hr_method_from_http(req->method);
+    ex.keep_alive = req->keep_alive && !req->upgrade;
+    size_t origin_len;
+    const char *origin = hr_request_header(req, "Origin", &origin_len);
+    if (origin) ex.cors_origin = hr_config_cors_allow(conn->worker->config, origin, origin_len);
+
+    int status = hr_route(ex.method, req->path, req->path_len, &ex.route);
+    if (status == 404) {
+        hr_respond_error(&ex, 404, "no such route");
+        return;
+    }
+    if (status == 405) {
+        char allow[128];
+        snprintf(allow, sizeof allow, "Allow: %s\r\n", ex.route.allow);
+        static const char body[] = "{\"error\":\"method not allowed\",\"status\":405}";
+        hr_log(HR_LOG_INFO, "http.reject", "conn=%llu peer=%s status=405 allow=\"%s\"",
+               (unsigned long long)conn->id, conn->peer, ex.route.allow);
+        hr_respond(&ex, 405, "application/json", body, sizeof body - 1, allow);
+        return;
+    }
+    if (ex.method == HR_OPTIONS) {
+        answer_preflight(&ex);
+        return;
+    }
+    if (req->query_len) {
+        ex.query_buf = malloc(req->query_len * 2 + 2);
+        if (!ex.query_buf) {
+            hr_respond_error(&ex, 503, "out of memory");
+            return;
+        }
+        ex.nparams = hr_query_parse(req->query, req->query_len, ex.query_buf, ex.params,
+                                    HR_MAX_PARAMS);
+        if (ex.nparams < 0) {
+            hr_respond_error(&ex, 400, ex.nparams == -1 ? "malformed query string"
+                                                        : "too many query parameters");
+            free(ex.query_buf);
+            return;
+        }
+    }
+    handlers[ex.route.id](&ex);
+    if (!ex.responded) hr_respond_error(&ex, 500, "handler gave no answer");
+    free(ex.query_buf);
+}
+
+int hr_api_topics(hr_exchange_t *ex, const char **names, size_t *lens, size_t max, size_t *n)
+{
+    *n = 0;
+    if (ex->route.topic) {
+        names[0] = ex->route.topic;
+        lens[0] = ex->route.topic_len;
+        *n = 1;
+    } else {
+        for (int i = 0; i < ex->nparams; i++) {
+            if (strcmp(ex->params[i].key, "topic") != 0) continue;
+            if (*n == max) {
+                hr_respond_error(ex, 400, "too many topics");
+                return -1;
+            }
+            names[*n] = ex->params[i].value;
+            lens[*n] = ex->params[i].value_len;
+            (*n)++;
+        }
+    }
+    if (*n == 0) {
+        hr_respond_error(ex, 400, "no topic given (use ?topic=NAME)");
+        return -1;
+    }
+    for (size_t i = 0; i < *n; i++) {
+        if (!hr_topic_name_valid(names[i], lens[i])) {
+            hr_respond_error(ex, 400,
+                             "bad topic name: 1-128 bytes of A-Z a-z 0-9 - _ . : @ ~, not "
+                             "starting with '.'");
+            return -1;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,11 @@
+/* Route dispatch: turns a parsed request into an exchange, answers CORS preflights, 404 and
+ * 405, and calls the route's handler. */
+#ifndef HR_API_H
+#define HR_API_H
+
+#include "core/conn.h"
+#include "http/request.h"
+
+void hr_api_dispatch(hr_conn_t *conn, hr_request_t *req);
+
+#endif

@@ -1,0 +1,42 @@
+/* One request and its answer: what a route handler gets. Lives for the handler call only,
+ * except that hr_respond_stream turns the connection into a long-lived response stream. */
+#ifndef HR_EXCHANGE_H
+#define HR_EXCHANGE_H
+
+#include <jansson.h>
+
+#include "core/conn.h"
+#include "core/stream.h"
+#include "http/query.h"
+#include "http/request.h"
+#include "http/router.h"
+
+#define HR_MAX_PARAMS 128
+
+typedef struct hr_exchange_s {
+    hr_conn_t *conn;
+    hr_worker_t *worker;
+    hr_request_t *req;         /* borrowed for the call */
+    enum hr_method method;
+    hr_route_match_t route;
+    const char *cors_origin;   /* Access-Control-Allow-Origin value, or NULL */
+    int keep_alive;            /* answer allows another request */
+    hr_qparam_t params[HR_MAX_PARAMS];
+    int nparams;
+    char *query_buf;           /* decoded params live here; freed after the call */
+    int responded;
+} hr_exchange_t;
+
+void hr_respond(hr_exchange_t *ex, int status, const char *content_type, const char *body,
+                size_t len, const char *extra_headers);
+/* {"error": message, "status": status}; logged as one line. */
+void hr_respond_error(hr_exchange_t *ex, int status, const char *message);
+/* Steals the reference to `json`. */
+void hr_respond_json(hr_exchange_t *ex, int status, json_t *json);
+/* Sends a 200 head with a body delimited by connection close, and hands back the stream. */
+hr_stream_t *hr_respond_stream(hr_exchange_t *ex, const char *content_type,
+                               const char *extra_headers);
+
+const char *hr_status_text(int status);
+
+#endif

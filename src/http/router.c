@@ -1,0 +1,75 @@
+#include <string.h>
+
+#include <http_parser.h>
+
+#include "http/router.h"
+
+typedef struct route_s {
+    const char *pattern; /* segments; "{topic}" captures one */
+    unsigned methods;    /* enum hr_method bits */
+    enum hr_route_id id;
+    const char *allow;
+} route_t;
+
+static const route_t routes[] = {
+    {"/healthz", HR_GET | HR_HEAD, HR_ROUTE_HEALTH, "GET, HEAD, OPTIONS"},
+    {"/v1/stats", HR_GET | HR_HEAD, HR_ROUTE_STATS, "GET, HEAD, OPTIONS"},
+    {"/v1/publish", HR_POST, HR_ROUTE_PUBLISH_MANY, "POST, OPTIONS"},
+    {"/v1/events", HR_GET, HR_ROUTE_EVENTS, "GET, OPTIONS"},
+    {"/v1/topics/{topic}", HR_POST, HR_ROUTE_PUBLISH, "POST, OPTIONS"},
+    {"/v1/topics/{topic}/events", HR_GET, HR_ROUTE_TOPIC_EVENTS, "GET, OPTIONS"},
+    {"/v1/topics/{topic}/messages", HR_GET | HR_HEAD, HR_ROUTE_TOPIC_MESSAGES,
+     "GET, HEAD, OPTIONS"},
+    {"/v1/topics/{topic}/subscribers", HR_DELETE, HR_ROUTE_TOPIC_SUBSCRIBERS, "DELETE, OPTIONS"},
+};
+
+/* Matches `path` against `pattern`; a "{topic}" segment takes one non-empty path segment. */
+static int path_matches(const char *pattern, const char *path, size_t len, const char **topic,
+                        size_t *topic_len)
+{
+    static const char capture[] = "{topic}";
+    size_t pos = 0;
+    *topic = NULL;
+    *topic_len = 0;
+    while (*pattern) {
+        const char *brace = strstr(pattern, capture);
+        size_t literal = brace ? (size_t)(brace - pattern) : strlen(pattern);
+        if (len - pos < literal || memcmp(path + pos, pattern, literal) != 0) return 0;
+        pos += literal;
+        pattern += literal;
+        if (!brace) break;
+        const char *slash = memchr(path + pos, '/', len - pos);
+        size_t seg = slash ? (size_t)(slash - (path + pos)) : len - pos;
+        if (seg == 0) return 0;
+        *topic = path + pos;
+        *topic_len = seg;
+        pos += seg;
+        pattern += sizeof capture - 1;
+    }
+    return pos == len;
+}
+
+int hr_route(enum hr_method method, const char *path, size_t len, hr_route_match_t *match)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const route_t *route = &routes[i];
+        if (!path_matches(route->pattern, path, len, &match->topic, &match->topic_len)) continue;
+        match->id = route->id;
+        match->allow = route->allow;
+        if (method == HR_OPTIONS || (route->methods & method)) return 200;
+        return 405;
+    }
+    return 404;
+}
+
+enum hr_method hr_method_from_http(int http_method)
+{
+    switch (http_method) {
+    case HTTP_GET: return HR_GET;
+    case HTTP_HEAD: return HR_HEAD;
+    case HTTP_POST: return HR_POST;
+    case HTTP_DELETE: return HR_DELETE;
+    case HTTP_OPTIONS: return HR_OPTIONS;
+    default: return 0;
+    }
+}

@@ -1,0 +1,35 @@
+/* Maps (method, path) to a route. Pure: a static table, segment matching, one `{topic}` capture.
+ * A path that matches with another method gives 405 and the Allow list. */
+#ifndef HR_ROUTER_H
+#define HR_ROUTER_H
+
+#include <stddef.h>
+
+enum hr_method { HR_GET = 1, HR_HEAD = 2, HR_POST = 4, HR_DELETE = 8, HR_OPTIONS = 16 };
+
+enum hr_route_id {
+    HR_ROUTE_HEALTH,         /* GET /healthz */
+    HR_ROUTE_STATS,          /* GET /v1/stats */
+    HR_ROUTE_PUBLISH,        /* POST /v1/topics/{topic} */
+    HR_ROUTE_PUBLISH_MANY,   /* POST /v1/publish?topic=a&topic=b */
+    HR_ROUTE_TOPIC_EVENTS,   /* GET /v1/topics/{topic}/events (SSE) */
+    HR_ROUTE_EVENTS,         /* GET /v1/events?topic=a&topic=b (SSE) */
+    HR_ROUTE_TOPIC_MESSAGES, /* GET /v1/topics/{topic}/messages */
+    HR_ROUTE_TOPIC_SUBSCRIBERS, /* DELETE /v1/topics/{topic}/subscribers */
+};
+
+typedef struct hr_route_match_s {
+    enum hr_route_id id;
+    const char *topic; /* into the path; NULL when the route has none */
+    size_t topic_len;
+    const char *allow; /* for 405 and OPTIONS: e.g. "GET, HEAD, OPTIONS" */
+} hr_route_match_t;
+
+/* Returns 200 (matched), 404 (no such path) or 405 (path known, method not; `allow` set).
+ * OPTIONS on a known path returns 200 with the route matched; the caller answers it. */
+int hr_route(enum hr_method method, const char *path, size_t len, hr_route_match_t *match);
+
+/* Maps http_parser's method number; 0 for methods herald does not serve. */
+enum hr_method hr_method_from_http(int http_method);
+
+#endif

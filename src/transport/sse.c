@@ -1,0 +1,181 @@
+/* SSE transport: GET /v1/topics/{topic}/events and GET /v1/events?topic=a&topic=b.
+ * Registers with the broker, replays from Last-Event-ID, then streams live messages through a
+ * response stream. The frame for a message is built once (cached on the message) and shared
+ * by every SSE subscriber on every worker. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/handlers.h"
+#include "core/error.h"
+#include "core/id.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/sub.h"
+#include "transport/sse_encode.h"
+
+typedef struct sse_sub_s {
+    hr_sub_t sub;              /* broker membership */
+    hr_stream_t *stream;       /* where frames go */
+    hr_worker_t *worker;       /* owner thread */
+    uint64_t last_write_ms;    /* loop time of the last frame, to skip needless heartbeats */
+    int ended;                 /* end requested */
+} sse_sub_t;
+
+extern const hr_transport_t hr_sse_transport;
+
+static hr_encoded_t *encode_sse(const hr_msg_t *msg)
+{
+    char id[HR_ID_STR_MAX];
+    size_t id_len = hr_id_format(msg->id, id);
+    size_t event_len = strlen(msg->event);
+    size_t size = hr_sse_frame_size(id_len, event_len, msg->retry_ms, msg->data, msg->data_len);
+    hr_encoded_t *enc = malloc(sizeof *enc + size);
+    if (!enc) return NULL;
+    enc->len = hr_sse_frame(enc->bytes, id, id_len, msg->event, event_len, msg->retry_ms,
+                            msg->data, msg->data_len);
+    return enc;
+}
+
+static int sse_deliver(hr_sub_t *sub, hr_msg_t *msg)
+{
+    sse_sub_t *sse = (sse_sub_t *)sub;
+    if (sse->ended) return HR_ESHUTDOWN;
+    const hr_encoded_t *enc = hr_msg_encoding(msg, HR_ENC_SSE, encode_sse);
+    if (!enc) return -1;
+    sse->last_write_ms = uv_now(&sse->worker->loop);
+    return sse->stream->ops->write(sse->stream, enc->bytes, enc->len, msg);
+}
+
+static void sse_kick(hr_sub_t *sub)
+{
+    sse_sub_t *sse = (sse_sub_t *)sub;
+    if (sse->ended) return;
+    sse->ended = 1;
+    sse->stream->ops->end(sse->stream);
+}
+
+static void sse_heartbeat(hr_sub_t *sub)
+{
+    sse_sub_t *sse = (sse_sub_t *)sub;
+    uint64_t now = uv_now(&sse->worker->loop);
+    if (sse->ended || now - sse->last_write_ms < (uint64_t)sse->worker->config->heartbeat_ms / 2)
+        return;
+    sse->last_write_ms = now;
+    sse->stream->ops->write(sse->stream, ":\n\n", 3, NULL);
+}
+
+const hr_transport_t hr_sse_transport = {"sse", sse_deliver, sse_kick, sse_heartbeat};
+
+/* The stream is gone: leave the broker and free. */
+static void sse_on_close(hr_stream_t *stream)
+{
+    sse_sub_t *sse = stream->user;
+    hr_broker_unsubscribe(sse->worker->broker, &sse->sub);
+    hr_worker_remove_sub(sse->worker, &sse->sub);
+    free(sse);
+}
+
+/* Last-Event-ID header (what EventSource sends on reconnect) or ?lastEventId= (for the first
+ * connection, which cannot set headers). Returns 1 when given, 0 when not, -1 when malformed
+ * (answered). */
+static int resume_point(hr_exchange_t *ex, uint64_t *since)
+{
+    size_t len = 0;
+    const char *text = hr_request_header(ex->req, "Last-Event-ID", &len);
+    if (!text || len == 0) {
+        const hr_qparam_t *param = hr_query_get(ex->params, ex->nparams, "lastEventId");
+        text = param ? param->value : NULL;
+        len = param ? param->value_len : 0;
+    }
+    if (!text || len == 0) return 0;
+    if (hr_id_parse(text, len, since) != 0) {
+        hr_respond_error(ex, 400, "Last-Event-ID must be a message id (a decimal integer)");
+        return -1;
+    }
+    return 1;
+}
+
+/* Opening lines: a comment (so proxies and clients see bytes at once), the retry hint, and
+ * one herald.gap event per topic whose history no longer reaches the resume point. */
+static int write_preamble(sse_sub_t *sse, const hr_replay_t *replay, uint64_t since)
+{
+    hr_buf_t out = {0};
+    hr_buf_puts(&out, ": herald\n");
+    if (sse->worker->config->sse_retry_ms)
+        hr_buf_printf(&out, "retry: %u\n", sse->worker->config->sse_retry_ms);
+    hr_buf_puts(&out, "\n");
+    for (size_t i = 0; i < replay->ngaps; i++) {
+        hr_buf_printf(&out,
+                      "event: herald.gap\ndata: {\"topic\":\"%s\",\"last_event_id\":%llu,"
+                      "\"available_after\":%llu}\n\n",
+                      replay->gaps[i].topic, (unsigned long long)since,
+                      (unsigned long long)replay->gaps[i].floor_id);
+    }
+    int rc = hr_buf_failed(&out) ? -1 : sse->stream->ops->write(sse->stream, out.data, out.len, NULL);
+    hr_buf_free(&out);
+    return rc;
+}
+
+static int replay_history(sse_sub_t *sse, const hr_replay_t *replay)
+{
+    for (size_t i = 0; i < replay->count; i++) {
+        const hr_encoded_t *enc = hr_msg_encoding(replay->msgs[i], HR_ENC_SSE, encode_sse);
+        if (!enc) return -1;
+        if (sse->stream->ops->write(sse->stream, enc->bytes, enc->len, replay->msgs[i]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const char sse_headers[] = "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
+
+void hr_handle_sse(hr_exchange_t *ex)
+{
+    const hr_config_t *config = ex->worker->config;
+    size_t max = config->max_topics_per_sub;
+    const char **names = malloc(max * sizeof *names);
+    size_t *lens = malloc(max * sizeof *lens);
+    sse_sub_t *sse = calloc(1, sizeof *sse);
+    hr_replay_t replay = {0};
+    size_t n = 0;
+    uint64_t since = 0;
+    if (!names || !lens || !sse) {
+        hr_respond_error(ex, 503, "out of memory");
+        goto fail;
+    }
+    if (hr_api_topics(ex, names, lens, max, &n) != 0) goto fail;
+    int resuming = resume_point(ex, &since);
+    if (resuming < 0) goto fail;
+    sse->worker = ex->worker;
+    sse->sub.vt = &hr_sse_transport;
+    sse->sub.owner = sse;
+    sse->sub.worker = ex->worker->id;
+    if (hr_broker_subscribe(ex->worker->broker, &sse->sub, names, lens, n,
+                            resuming ? &since : NULL, &replay) != 0) {
+        hr_respond_error(ex, 503, "out of memory");
+        goto fail;
+    }
+    sse->stream = hr_respond_stream(ex, "text/event-stream", sse_headers);
+    if (!sse->stream) {
+        hr_broker_unsubscribe(ex->worker->broker, &sse->sub);
+        goto fail;
+    }
+    /* From here the connection owns `sse` and frees it in sse_on_close. */
+    sse->stream->user = sse;
+    sse->stream->on_close = sse_on_close;
+    hr_worker_add_sub(ex->worker, &sse->sub);
+    hr_conn_set_kind(ex->conn, HR_CONN_SSE);
+    sse->last_write_ms = uv_now(&ex->worker->loop);
+    if (write_preamble(sse, &replay, since) == 0) replay_history(sse, &replay);
+    hr_debug("sse.open", "conn=%llu topics=%zu resume=%d replayed=%zu gaps=%zu",
+             (unsigned long long)ex->conn->id, n, resuming, replay.count, replay.ngaps);
+    hr_replay_free(&replay);
+    free(names);
+    free(lens);
+    return;
+fail:
+    hr_replay_free(&replay);
+    free(sse);
+    free(names);
+    free(lens);
+}

@@ -1,0 +1,82 @@
+/* Router: every route, topic capture, 404 for unknown paths, 405 with Allow for wrong methods. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http/router.h"
+
+static int route(enum hr_method method, const char *path, hr_route_match_t *match)
+{
+    return hr_route(method, path, strlen(path), match);
+}
+
+static void matches_each_route(void **state)
+{
+    (void)state;
+    hr_route_match_t m;
+    assert_int_equal(route(HR_GET, "/healthz", &m), 200);
+    assert_int_equal(m.id, HR_ROUTE_HEALTH);
+    assert_int_equal(route(HR_GET, "/v1/stats", &m), 200);
+    assert_int_equal(m.id, HR_ROUTE_STATS);
+    assert_int_equal(route(HR_POST, "/v1/publish", &m), 200);
+    assert_int_equal(m.id, HR_ROUTE_PUBLISH_MANY);
+    assert_int_equal(route(HR_GET, "/v1/events", &m), 200);
+    assert_int_equal(m.id, HR_ROUTE_EVENTS);
+    assert_null(m.topic);
+    assert_int_equal(route(HR_DELETE, "/v1/topics/t/subscribers", &m), 200);
+    assert_int_equal(m.id, HR_ROUTE_TOPIC_SUBSCRIBERS);
+}
+
+static void captures_topic(void **state)
+{
+    (void)state;
+    hr_route_match_t m;
+    assert_int_equal(route(HR_POST, "/v1/topics/news", &m), 200);
+    assert_int_equal(m.id, HR_ROUTE_PUBLISH);
+    assert_int_equal(m.topic_len, 4);
+    assert_memory_equal(m.topic, "news", 4);
+    assert_int_equal(route(HR_GET, "/v1/topics/a.b:c/events", &m), 200);
+    assert_int_equal(m.id, HR_ROUTE_TOPIC_EVENTS);
+    assert_int_equal(m.topic_len, 5);
+    assert_memory_equal(m.topic, "a.b:c", 5);
+    assert_int_equal(route(HR_GET, "/v1/topics/x/messages", &m), 200);
+    assert_int_equal(m.id, HR_ROUTE_TOPIC_MESSAGES);
+}
+
+static void unknown_paths_are_404(void **state)
+{
+    (void)state;
+    hr_route_match_t m;
+    const char *paths[] = {"/",          "/v1",           "/v1/topics",        "/v1/topics/",
+                           "/healthz/",  "/v1/topics//events", "/v1/topics/a/b/events",
+                           "/v1/statsx", "/v1/topics/a/events/x"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        assert_int_equal(route(HR_GET, paths[i], &m), 404);
+}
+
+static void wrong_method_is_405_with_allow(void **state)
+{
+    (void)state;
+    hr_route_match_t m;
+    assert_int_equal(route(HR_GET, "/v1/topics/news", &m), 405);
+    assert_string_equal(m.allow, "POST, OPTIONS");
+    assert_int_equal(route(HR_POST, "/v1/topics/news/events", &m), 405);
+    assert_string_equal(m.allow, "GET, OPTIONS");
+    assert_int_equal(route(0, "/healthz", &m), 405); /* e.g. PUT */
+    assert_int_equal(route(HR_OPTIONS, "/v1/topics/news", &m), 200);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(matches_each_route),
+        cmocka_unit_test(captures_topic),
+        cmocka_unit_test(unknown_paths_are_404),
+        cmocka_unit_test(wrong_method_is_405_with_allow),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
