@@ -24,22 +24,27 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 all: build/herald
 
 build/herald: $(REL_OBJS) build/rel/main.o
-	$(CC) $(CFLAGS_COMMON) $(REL_CFLAGS) -o $@ $^ $(LDLIBS_COMMON)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_COMMON) $(REL_CFLAGS) -o $@ $^ $(LDLIBS_COMMON)
 
 build/asan/herald: $(ASAN_OBJS) build/asan/main.o
-	$(CC) $(CFLAGS_COMMON) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS_COMMON)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_COMMON) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS_COMMON)
 
 build/rel/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(REL_CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC      $@"
+	@$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(REL_CFLAGS) -MMD -MP -c -o $@ $<
 
 build/asan/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(ASAN_CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC      $@"
+	@$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(ASAN_CFLAGS) -MMD -MP -c -o $@ $<
 
 build/asan/tests/%: tests/unit/%.c $(ASAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS_COMMON) \
+	@echo "  LD      $@"
+	@$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS_COMMON) \
 	    $(shell pkg-config --libs cmocka 2>/dev/null)
 
 build/herald-fanout: bench/fanout.c

@@ -162,6 +162,8 @@ static int on_headers_complete(http_parser *parser)
     if (close_token(rp) != 0) return -1;
     if (req->url_len == 0 || req->text[req->url_off] != '/')
         return fail(rp, 400, "request target must be an absolute path");
+    if (parser->http_major != 1 || parser->http_minor > 1)
+        return fail(rp, 505, "only HTTP/1.0 and HTTP/1.1 are served");
     split_url(req);
     req->method = parser->method;
     req->keep_alive = http_should_keep_alive(parser);
