@@ -10,8 +10,9 @@
 typedef struct write_req_s {
     uv_write_t req;
     hr_conn_t *conn;
-    hr_msg_t *msg; /* reference keeping the bytes alive, or NULL when copied below */
-    char copy[];
+    char *copy;       /* bytes that had no owning message, or NULL */
+    size_t nmsgs;
+    hr_msg_t *msgs[]; /* references keeping the queued bytes alive */
 } write_req_t;
 
 static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
@@ -42,6 +43,9 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 static void close_cb(uv_handle_t *handle)
 {
     hr_conn_t *conn = (hr_conn_t *)handle;
+    for (size_t i = 0; i < conn->cork_len; i++) hr_msg_unref(conn->cork[i].msg);
+    conn->cork_len = 0;
+    hr_list_remove(&conn->dirty_link);
     if (conn->proto->on_close) conn->proto->on_close(conn);
     atomic_fetch_sub(&conn->worker->conns_now[conn->kind], 1);
     hr_list_remove(&conn->link);
@@ -91,6 +95,7 @@ int hr_conn_accept(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto
     conn->kind = HR_CONN_HTTP;
     conn->id = ++worker->next_conn_id * 1000 + worker->id;
     hr_list_push(&worker->conns, &conn->link);
+    hr_list_init(&conn->dirty_link);
     atomic_fetch_add(&worker->conns_now[HR_CONN_HTTP], 1);
     int rc = uv_accept(server, (uv_stream_t *)&conn->tcp);
     if (rc == 0) {
@@ -111,55 +116,127 @@ int hr_conn_accept(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto
 static void write_cb(uv_write_t *req, int status)
 {
     write_req_t *wr = (write_req_t *)req;
-    if (wr->msg) hr_msg_unref(wr->msg);
+    for (size_t i = 0; i < wr->nmsgs; i++) hr_msg_unref(wr->msgs[i]);
     if (status < 0 && status != UV_ECANCELED) hr_conn_close(wr->conn);
+    free(wr->copy);
     free(wr);
 }
 
-int hr_conn_write(hr_conn_t *conn, const char *bytes, size_t len, hr_msg_t *msg)
+/* Writes `bufs` in order: as much as the socket takes now, the rest queued. `msgs[i]` (may be
+ * NULL) owns bufs[i]; this call takes over those references. A NULL-owned buffer that is not
+ * fully written at once is copied. */
+static int send_bufs(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n)
 {
-    if (conn->closing || conn->finishing) return HR_ESHUTDOWN;
-    uv_buf_t buf = uv_buf_init((char *)bytes, (unsigned)len);
-    int written = uv_try_write((uv_stream_t *)&conn->tcp, &buf, 1);
-    if (written < 0 && written != UV_EAGAIN) {
-        hr_conn_close(conn);
-        return written;
-    }
-    size_t sent = written > 0 ? (size_t)written : 0;
+    size_t total = 0, sent, first = 0;
+    for (size_t i = 0; i < n; i++) total += bufs[i].len;
+    int written = uv_try_write((uv_stream_t *)&conn->tcp, bufs, (unsigned)n);
+    if (written < 0 && written != UV_EAGAIN) goto fail;
+    sent = written > 0 ? (size_t)written : 0;
     atomic_fetch_add_explicit(&conn->worker->bytes_out, sent, memory_order_relaxed);
-    if (sent == len) return 0;
-
-    size_t rest = len - sent;
+    /* Drop what went out whole; trim the buffer it stopped in. */
+    for (size_t left = sent; first < n && left >= bufs[first].len; first++) {
+        left -= bufs[first].len;
+        sent -= bufs[first].len;
+        if (msgs[first]) hr_msg_unref(msgs[first]);
+        msgs[first] = NULL;
+    }
+    if (first == n) return 0;
+    bufs[first].base += sent;
+    bufs[first].len -= sent;
+    size_t rest = 0;
+    for (size_t i = first; i < n; i++) rest += bufs[i].len;
     if (conn->tcp.write_queue_size + rest > conn->worker->config->max_outbound_bytes) {
         /* A reader this far behind would make us buffer without bound; it resumes from
          * history when it reconnects. */
         hr_warn("conn.slow_consumer", "conn=%llu peer=%s queued=%zu",
                 (unsigned long long)conn->id, conn->peer, conn->tcp.write_queue_size + rest);
-        hr_conn_close(conn);
-        return HR_ELIMIT;
+        written = HR_ELIMIT;
+        goto fail;
     }
-    write_req_t *wr = malloc(sizeof *wr + (msg ? 0 : rest));
+    write_req_t *wr = malloc(sizeof *wr + (n - first) * sizeof *wr->msgs);
     if (!wr) {
+        written = HR_ENOMEM;
+        goto fail;
+    }
+    wr->conn = conn;
+    wr->copy = NULL;
+    wr->nmsgs = 0;
+    for (size_t i = first; i < n; i++) {
+        if (msgs[i]) {
+            wr->msgs[wr->nmsgs++] = msgs[i];
+        } else if (!(wr->copy = malloc(bufs[i].len)) && bufs[i].len) { /* one copy at most */
+            written = HR_ENOMEM;
+        } else {
+            memcpy(wr->copy, bufs[i].base, bufs[i].len);
+            bufs[i].base = wr->copy;
+        }
+        msgs[i] = NULL;
+    }
+    if (written == HR_ENOMEM || uv_write(&wr->req, (uv_stream_t *)&conn->tcp, bufs + first,
+                                         (unsigned)(n - first), write_cb) != 0) {
+        for (size_t i = 0; i < wr->nmsgs; i++) hr_msg_unref(wr->msgs[i]);
+        free(wr->copy);
+        free(wr);
         hr_conn_close(conn);
         return HR_ENOMEM;
     }
-    wr->conn = conn;
-    wr->msg = msg ? hr_msg_ref(msg) : NULL;
-    if (msg) {
-        buf = uv_buf_init((char *)bytes + sent, (unsigned)rest);
-    } else {
-        memcpy(wr->copy, bytes + sent, rest);
-        buf = uv_buf_init(wr->copy, (unsigned)rest);
-    }
-    int rc = uv_write(&wr->req, (uv_stream_t *)&conn->tcp, &buf, 1, write_cb);
-    if (rc != 0) {
-        if (wr->msg) hr_msg_unref(wr->msg);
-        free(wr);
-        hr_conn_close(conn);
-        return rc;
-    }
     atomic_fetch_add_explicit(&conn->worker->bytes_out, rest, memory_order_relaxed);
     return 0;
+fail:
+    for (size_t i = first; i < n; i++)
+        if (msgs[i]) hr_msg_unref(msgs[i]);
+    hr_conn_close(conn);
+    return written;
+}
+
+/* Sends what a corked connection gathered, in one writev. */
+static int flush_corked(hr_conn_t *conn)
+{
+    size_t n = conn->cork_len;
+    conn->cork_len = 0;
+    hr_list_remove(&conn->dirty_link);
+    if (!n) return 0;
+    uv_buf_t bufs[HR_CORK_MAX];
+    hr_msg_t *msgs[HR_CORK_MAX];
+    for (size_t i = 0; i < n; i++) {
+        bufs[i] = conn->cork[i].buf;
+        msgs[i] = conn->cork[i].msg;
+    }
+    if (conn->closing || conn->finishing) {
+        for (size_t i = 0; i < n; i++) hr_msg_unref(msgs[i]);
+        return HR_ESHUTDOWN;
+    }
+    return send_bufs(conn, bufs, msgs, n);
+}
+
+int hr_conn_write(hr_conn_t *conn, const char *bytes, size_t len, hr_msg_t *msg)
+{
+    if (conn->closing || conn->finishing) return HR_ESHUTDOWN;
+    if (conn->worker->corked && msg) {
+        /* During an inbox drain, frames are gathered and sent once per connection. */
+        if (conn->cork_len == HR_CORK_MAX) {
+            int rc = flush_corked(conn);
+            if (rc != 0) return rc;
+        }
+        if (conn->cork_len == 0) hr_list_push(&conn->worker->dirty, &conn->dirty_link);
+        conn->cork[conn->cork_len++] =
+            (hr_cork_t){uv_buf_init((char *)bytes, (unsigned)len), hr_msg_ref(msg)};
+        return 0;
+    }
+    if (conn->cork_len) {
+        int rc = flush_corked(conn); /* keep order */
+        if (rc != 0) return rc;
+    }
+    uv_buf_t buf = uv_buf_init((char *)bytes, (unsigned)len);
+    hr_msg_t *owner = msg ? hr_msg_ref(msg) : NULL;
+    return send_bufs(conn, &buf, &owner, 1);
+}
+
+void hr_conn_uncork(hr_worker_t *worker)
+{
+    worker->corked = 0;
+    while (!hr_list_empty(&worker->dirty))
+        flush_corked(hr_container_of(worker->dirty.next, hr_conn_t, dirty_link));
 }
 
 /* Our side is sent. Closing now could reset the connection if the client's unread bytes are

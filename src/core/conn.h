@@ -17,6 +17,13 @@ typedef struct hr_conn_proto_s {
     void (*on_shutdown)(hr_conn_t *conn); /* server stopping: finish when idle */
 } hr_conn_proto_t;
 
+#define HR_CORK_MAX 16 /* frames gathered per connection before an early flush */
+
+typedef struct hr_cork_s {
+    uv_buf_t buf;  /* bytes inside msg */
+    hr_msg_t *msg; /* reference */
+} hr_cork_t;
+
 struct hr_conn_s {
     uv_tcp_t tcp;                 /* first: libuv handle */
     hr_worker_t *worker;          /* owner */
@@ -29,6 +36,9 @@ struct hr_conn_s {
     int finishing;                /* flush then close */
     int64_t linger_until_ms;      /* loop time to give up waiting for the client's FIN */
     char peer[64];                /* "ip:port", for logs */
+    hr_list_t dirty_link;         /* in worker->dirty while cork_len > 0 */
+    size_t cork_len;              /* frames gathered while the worker is corked */
+    hr_cork_t cork[HR_CORK_MAX];  /* see hr_conn_uncork */
 };
 
 /* Accepts one connection from `server` and starts reading it with `proto`. */
@@ -36,6 +46,10 @@ int hr_conn_accept(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto
 
 /* See hr_stream_ops_t.write. Over max_outbound_bytes queued the connection is closed. */
 int hr_conn_write(hr_conn_t *conn, const char *bytes, size_t len, hr_msg_t *msg);
+
+/* While worker->corked is set, message-backed writes are gathered per connection; this sends
+ * each connection's gathered frames with one writev and clears the flag. */
+void hr_conn_uncork(hr_worker_t *worker);
 
 /* Sends what is queued, then closes. */
 void hr_conn_finish(hr_conn_t *conn);

@@ -54,7 +54,11 @@ static void on_connection(uv_stream_t *server, int status)
 static void on_inbox(uv_async_t *handle)
 {
     hr_worker_t *worker = handle->data;
+    /* Several messages per wake-up are common under load: gather each connection's frames
+     * and send them with one writev instead of one write per frame. */
+    worker->corked = 1;
     hr_broker_drain(worker->broker, worker->id);
+    hr_conn_uncork(worker);
 }
 
 static void on_heartbeat(uv_timer_t *timer)
@@ -143,6 +147,7 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id,
     worker->broker = broker;
     hr_list_init(&worker->conns);
     hr_list_init(&worker->subs);
+    hr_list_init(&worker->dirty);
     int fd = bind_reuseport(config->listen_host, port);
     if (fd < 0) return fd;
     worker->listen_fd = fd;

@@ -30,6 +30,8 @@ typedef struct hr_worker_s {
     uv_timer_t grace_timer;         /* shutdown deadline */
     hr_list_t conns;                /* every open hr_conn_t */
     hr_list_t subs;                 /* every live hr_sub_t */
+    hr_list_t dirty;                /* connections with corked frames */
+    int corked;                     /* draining the inbox: gather writes */
     int stopping;                   /* shutdown begun */
     uint64_t grace_deadline_ms;     /* loop time when shutdown stops waiting */
     int listen_fd;                  /* bound socket handed to the listener */

@@ -1,0 +1,306 @@
+/* herald-fanout: one topic, N SSE subscribers, M published messages; reports delivered
+ * messages/s, end-to-end latency percentiles, losses and duplicates, and (with --pid) the
+ * server's CPU time per delivery and memory per idle connection.
+ *
+ * Open loop: message i is due at t0 + i/rate and its latency counts from that due time, so a
+ * slow server cannot hide queueing by slowing the publisher. The payload carries the sequence
+ * number and the due time (CLOCK_MONOTONIC, same machine). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+typedef struct sub_s {
+    uv_tcp_t tcp;
+    char line[512];   /* partial line carried between reads */
+    size_t line_len;
+    int open;         /* response head seen */
+    long next_seq;    /* next sequence number expected */
+} sub_t;
+
+typedef struct bench_s {
+    uv_loop_t *loop;
+    struct sockaddr_in server;
+    const char *topic;
+    int nsubs, nmsgs, rate, connected, opened, pid;
+    long delivered, lost, dups;
+    uint32_t *lat_us; /* one slot per (sub, msg) */
+    size_t nlat;
+    uint64_t t0_ns, last_ns;
+    sub_t *subs;
+    uv_tcp_t pub;
+    uv_timer_t pub_timer, done_timer;
+    int sent;
+    double cpu_before, rss_idle_kb, rss_before_kb;
+} bench_t;
+
+static bench_t B;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static double proc_cpu_s(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long utime = 0, stime = 0;
+    /* fields after ')': state(3) ... utime(14) stime(15) */
+    if (p) sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime);
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double proc_rss_kb(int pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    double kb = 0;
+    if (!f) return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %lf", &kb) == 1) break;
+    fclose(f);
+    return kb;
+}
+
+static void on_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
+{
+    static char slab[65536];
+    (void)h;
+    (void)size;
+    *buf = uv_buf_init(slab, sizeof slab);
+}
+
+static void handle_line(sub_t *sub, const char *line, size_t len)
+{
+    if (len < 6 || memcmp(line, "data: ", 6) != 0) return;
+    long seq;
+    unsigned long long due;
+    if (sscanf(line + 6, "%ld %llu", &seq, &due) != 2) return;
+    uint64_t now = now_ns();
+    if (seq < sub->next_seq) {
+        B.dups++;
+        return;
+    }
+    B.lost += seq - sub->next_seq;
+    sub->next_seq = seq + 1;
+    B.delivered++;
+    B.last_ns = now;
+    if (B.nlat < (size_t)B.nsubs * (size_t)B.nmsgs)
+        B.lat_us[B.nlat++] = (uint32_t)((now - due) / 1000);
+}
+
+static void on_sub_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    sub_t *sub = (sub_t *)stream;
+    if (nread < 0) {
+        fprintf(stderr, "subscriber closed: %s\n", uv_err_name((int)nread));
+        uv_close((uv_handle_t *)stream, NULL);
+        return;
+    }
+    for (ssize_t i = 0; i < nread; i++) {
+        char c = buf->base[i];
+        if (c != '\n') {
+            if (sub->line_len < sizeof sub->line) sub->line[sub->line_len++] = c;
+            continue;
+        }
+        if (!sub->open && sub->line_len >= 8 && memcmp(sub->line, ": herald", 8) == 0) {
+            sub->open = 1;
+            B.opened++;
+        }
+        handle_line(sub, sub->line, sub->line_len);
+        sub->line_len = 0;
+    }
+}
+
+static void on_write_free(uv_write_t *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
+static void write_str(uv_stream_t *stream, const char *text)
+{
+    size_t len = strlen(text);
+    uv_write_t *req = malloc(sizeof *req + len);
+    char *copy = (char *)(req + 1);
+    memcpy(copy, text, len);
+    uv_buf_t buf = uv_buf_init(copy, (unsigned)len);
+    uv_write(req, stream, &buf, 1, on_write_free);
+}
+
+static void start_publishing(void);
+
+static void on_sub_connect(uv_connect_t *req, int status)
+{
+    sub_t *sub = (sub_t *)req->handle;
+    free(req);
+    if (status < 0) {
+        fprintf(stderr, "connect failed: %s\n", uv_err_name(status));
+        exit(1);
+    }
+    char request[256];
+    snprintf(request, sizeof request, "GET /v1/topics/%s/events HTTP/1.1\r\nHost: bench\r\n\r\n",
+             B.topic);
+    uv_read_start((uv_stream_t *)&sub->tcp, on_alloc, on_sub_read);
+    write_str((uv_stream_t *)&sub->tcp, request);
+    B.connected++;
+}
+
+static void on_pub_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)stream;
+    (void)buf;
+    if (nread < 0) fprintf(stderr, "publisher connection closed\n");
+}
+
+static void on_pub_tick(uv_timer_t *timer)
+{
+    uint64_t now = now_ns();
+    while (B.sent < B.nmsgs) {
+        uint64_t due = B.t0_ns + (uint64_t)B.sent * 1000000000ull / (uint64_t)B.rate;
+        if (due > now) break;
+        char body[64], request[256];
+        int n = snprintf(body, sizeof body, "%d %llu", B.sent, (unsigned long long)due);
+        snprintf(request, sizeof request,
+                 "POST /v1/topics/%s HTTP/1.1\r\nHost: bench\r\nContent-Length: %d\r\n\r\n%s",
+                 B.topic, n, body);
+        write_str((uv_stream_t *)&B.pub, request);
+        B.sent++;
+    }
+    if (B.sent == B.nmsgs) uv_timer_stop(timer);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void report(void)
+{
+    qsort(B.lat_us, B.nlat, sizeof *B.lat_us, cmp_u32);
+    double secs = (double)(B.last_ns - B.t0_ns) / 1e9;
+    long expected = (long)B.nsubs * B.nmsgs;
+#define PCT(q) (B.nlat ? (double)B.lat_us[(size_t)((double)(B.nlat - 1) * (q))] / 1000.0 : 0)
+    printf("{\"subscribers\":%d,\"messages\":%d,\"rate\":%d,\"expected\":%ld,\"delivered\":%ld,"
+           "\"lost\":%ld,\"duplicates\":%ld,\"seconds\":%.3f,\"deliveries_per_s\":%.0f,"
+           "\"latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f}",
+           B.nsubs, B.nmsgs, B.rate, expected, B.delivered, expected - B.delivered, B.dups,
+           secs, secs > 0 ? (double)B.delivered / secs : 0, PCT(0.50), PCT(0.90), PCT(0.99),
+           PCT(1.0));
+    if (B.pid) {
+        double cpu = proc_cpu_s(B.pid) - B.cpu_before;
+        printf(",\"server_cpu_s\":%.3f,\"server_cpu_s_per_million_deliveries\":%.2f,"
+               "\"server_rss_kb_per_idle_conn\":%.2f",
+               cpu, B.delivered ? cpu * 1e6 / (double)B.delivered : 0,
+               (B.rss_idle_kb - B.rss_before_kb) / B.nsubs);
+    }
+    printf("}\n");
+}
+
+static void on_done_check(uv_timer_t *timer)
+{
+    static uint64_t quiet_since;
+    static long last_delivered = -1;
+    uint64_t now = now_ns();
+    if (B.delivered != last_delivered) {
+        last_delivered = B.delivered;
+        quiet_since = now;
+    }
+    int all = B.delivered >= (long)B.nsubs * B.nmsgs;
+    if (B.sent == B.nmsgs && (all || now - quiet_since > 3000000000ull)) {
+        uv_timer_stop(timer);
+        report();
+        uv_stop(B.loop);
+    }
+}
+
+static void on_pub_connect(uv_connect_t *req, int status)
+{
+    free(req);
+    if (status < 0) {
+        fprintf(stderr, "publisher connect failed\n");
+        exit(1);
+    }
+    uv_read_start((uv_stream_t *)&B.pub, on_alloc, on_pub_read);
+}
+
+static void on_wait_open(uv_timer_t *timer)
+{
+    if (B.opened < B.nsubs) return;
+    uv_timer_stop(timer);
+    start_publishing();
+}
+
+static void start_publishing(void)
+{
+    if (B.pid) {
+        usleep(500000); /* let the server settle, then measure idle memory */
+        B.rss_idle_kb = proc_rss_kb(B.pid);
+        B.cpu_before = proc_cpu_s(B.pid);
+    }
+    B.t0_ns = now_ns();
+    uv_timer_start(&B.pub_timer, on_pub_tick, 0, 1);
+    uv_timer_start(&B.done_timer, on_done_check, 10, 10);
+}
+
+int main(int argc, char **argv)
+{
+    const char *host = "127.0.0.1";
+    int port = 8080;
+    B.nsubs = 1000;
+    B.nmsgs = 200;
+    B.rate = 100;
+    B.topic = "bench";
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--subscribers")) B.nsubs = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--messages")) B.nmsgs = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--rate")) B.rate = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--pid")) B.pid = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--topic")) B.topic = argv[i + 1];
+        else {
+            fprintf(stderr, "usage: herald-fanout [--port P] [--subscribers N] [--messages M] "
+                            "[--rate PER_S] [--pid SERVER_PID] [--topic T]\n");
+            return 2;
+        }
+    }
+    struct rlimit lim;
+    getrlimit(RLIMIT_NOFILE, &lim);
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+    B.loop = uv_default_loop();
+    uv_ip4_addr(host, port, &B.server);
+    B.lat_us = malloc((size_t)B.nsubs * (size_t)B.nmsgs * sizeof *B.lat_us);
+    B.subs = calloc((size_t)B.nsubs, sizeof *B.subs);
+    if (B.pid) B.rss_before_kb = proc_rss_kb(B.pid);
+    for (int i = 0; i < B.nsubs; i++) {
+        uv_tcp_init(B.loop, &B.subs[i].tcp);
+        uv_connect_t *req = malloc(sizeof *req);
+        uv_tcp_connect(req, &B.subs[i].tcp, (struct sockaddr *)&B.server, on_sub_connect);
+    }
+    uv_tcp_init(B.loop, &B.pub);
+    uv_connect_t *req = malloc(sizeof *req);
+    uv_tcp_connect(req, &B.pub, (struct sockaddr *)&B.server, on_pub_connect);
+    uv_timer_init(B.loop, &B.pub_timer);
+    uv_timer_init(B.loop, &B.done_timer);
+    uv_timer_t wait_open;
+    uv_timer_init(B.loop, &wait_open);
+    uv_timer_start(&wait_open, on_wait_open, 10, 10);
+    uv_run(B.loop, UV_RUN_DEFAULT);
+    return B.lost || B.dups ? 1 : 0;
+}

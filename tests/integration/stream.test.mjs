@@ -1,0 +1,43 @@
+// Stream upkeep: comment heartbeats on idle streams, and a subscriber that stops reading is
+// cut at --max-outbound while everyone else still gets every message.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { EventSource } from 'eventsource';
+import { startHerald, publish, rawExchange, waitFor, stats } from './lib/herald.mjs';
+
+let herald;
+before(async () => { herald = await startHerald(['--workers', '2', '--heartbeat', '200', '--max-outbound', '65536']); });
+after(async () => { await herald.stop(); });
+
+test('idle streams get a comment heartbeat', async () => {
+  const { text } = await rawExchange(herald.port, 'GET /v1/topics/quiet/events HTTP/1.1\r\n\r\n', { ms: 700 });
+  const beats = text.split('\n\n').filter((block) => block === ':').length;
+  assert.ok(beats >= 2, `saw ${beats} heartbeats in ${JSON.stringify(text.slice(-80))}`);
+});
+
+test('a subscriber that never reads is cut at the outbound limit; others get everything', async () => {
+  const stalled = net.connect(herald.port, '127.0.0.1');
+  await new Promise((r) => stalled.on('connect', r));
+  stalled.pause(); // never read: the kernel buffers fill, then herald's queue
+  let stalledClosed = false;
+  stalled.on('close', () => { stalledClosed = true; });
+  stalled.on('error', () => {});
+  stalled.write('GET /v1/topics/flood/events HTTP/1.1\r\n\r\n');
+
+  const es = new EventSource(`${herald.url}/v1/topics/flood/events`);
+  const got = [];
+  es.onmessage = (e) => got.push(e.data.length);
+  await new Promise((r) => { es.onopen = r; });
+  await waitFor(async () => (await stats(herald.url)).connections.sse === 2, { what: '2 streams' });
+
+  const chunk = 'x'.repeat(64 * 1024);
+  const COUNT = 120; // 7.5 MiB in all: far past socket buffers plus the 64 KiB limit
+  for (let i = 0; i < COUNT; i++) await publish(herald.url, 'flood', chunk);
+  await waitFor(() => got.length === COUNT, { timeout: 30000, what: 'all messages to the reader' });
+  es.close();
+  await waitFor(() => /event=conn\.slow_consumer/.test(herald.log), { what: 'slow consumer logged' });
+  stalled.resume();
+  await waitFor(() => stalledClosed, { what: 'stalled connection closed' });
+  assert.ok(got.every((len) => len === chunk.length));
+});
