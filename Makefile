@@ -61,7 +61,6 @@ deps-test:
 # Recursive make so pkg-config runs after the packages are there.
 run: deps
 	@$(MAKE) --no-print-directory build/herald
-	@mkdir -p data
 	@printf '\nherald on http://127.0.0.1:8080 — try, in another terminal:\n\n'
 	@printf '  curl -N http://127.0.0.1:8080/v1/topics/news/events\n'
 	@printf '  curl -d "hello" "http://127.0.0.1:8080/v1/topics/news?event=greeting"\n'

@@ -1,18 +1,41 @@
 #!/usr/bin/env bash
-# Fan-out benchmark: starts build/herald (release build) on a free port, runs herald-fanout
-# against it, prints one JSON line per scenario. Usage: bench/fanout.sh [SUBSCRIBERS] [MESSAGES] [RATE]
+# Fan-out benchmark: for each run, starts build/herald (release build) on a free port, runs
+# build/herald-fanout against it, and prints its JSON line; then the median of each figure.
+# Usage: bench/fanout.sh [SUBSCRIBERS] [MESSAGES] [RATE_PER_S] [RUNS] [WORKERS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 subs=${1:-10000}
 msgs=${2:-200}
 rate=${3:-100}
+runs=${4:-3}
+workers=${5:-0}
+results=$(mktemp)
 log=$(mktemp)
-./build/herald --listen 127.0.0.1:0 --log-level warn --heartbeat 60000 2>"$log" &
-pid=$!
-trap 'kill $pid 2>/dev/null; rm -f "$log"' EXIT
-for _ in $(seq 50); do
-  port=$(ss -ltnp 2>/dev/null | awk -v p="pid=$pid," '$0 ~ p {split($4,a,":"); print a[length(a)]; exit}')
-  [ -n "$port" ] && break
-  sleep 0.1
+pid=
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -f "$log" "$results"' EXIT
+
+for run in $(seq "$runs"); do
+  ./build/herald --listen 127.0.0.1:0 --workers "$workers" --log-level info --heartbeat 60000 2>"$log" &
+  pid=$!
+  port=
+  for _ in $(seq 100); do
+    port=$(sed -n 's/.*event=server\.listening addr=[^ ]*:\([0-9]*\) .*/\1/p' "$log")
+    [ -n "$port" ] && break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { echo "herald did not start" >&2; cat "$log" >&2; exit 1; }
+  ./build/herald-fanout --port "$port" --subscribers "$subs" --messages "$msgs" --rate "$rate" \
+    --pid "$pid" | tee -a "$results"
+  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 done
-./build/herald-fanout --port "$port" --subscribers "$subs" --messages "$msgs" --rate "$rate" --pid "$pid"
+
+node -e '
+const runs = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
+const med = (f) => { const v = runs.map(f).sort((a, b) => a - b); return v[Math.floor(v.length / 2)]; };
+console.log(JSON.stringify({ median_of: runs.length, subscribers: runs[0].subscribers, messages: runs[0].messages,
+  rate: runs[0].rate, lost: Math.max(...runs.map((r) => r.lost)), duplicates: Math.max(...runs.map((r) => r.duplicates)),
+  deliveries_per_s: med((r) => r.deliveries_per_s),
+  latency_ms: { p50: med((r) => r.latency_ms.p50), p90: med((r) => r.latency_ms.p90), p99: med((r) => r.latency_ms.p99), max: med((r) => r.latency_ms.max) },
+  server_cpu_s_per_million_deliveries: med((r) => r.server_cpu_s_per_million_deliveries),
+  server_rss_kb_per_idle_conn: med((r) => r.server_rss_kb_per_idle_conn) }));
+' "$results"
