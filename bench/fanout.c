@@ -16,10 +16,10 @@
 
 typedef struct sub_s {
     uv_tcp_t tcp;
-    char line[512];   /* partial line carried between reads */
+    char line[512]; /* partial line carried between reads */
     size_t line_len;
-    int open;         /* response head seen */
-    long next_seq;    /* next sequence number expected */
+    int open;      /* response head seen */
+    long next_seq; /* next sequence number expected */
 } sub_t;
 
 typedef struct bench_s {
@@ -199,9 +199,8 @@ static void report(void)
     printf("{\"subscribers\":%d,\"messages\":%d,\"rate\":%d,\"expected\":%ld,\"delivered\":%ld,"
            "\"lost\":%ld,\"duplicates\":%ld,\"seconds\":%.3f,\"deliveries_per_s\":%.0f,"
            "\"latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f}",
-           B.nsubs, B.nmsgs, B.rate, expected, B.delivered, expected - B.delivered, B.dups,
-           secs, secs > 0 ? (double)B.delivered / secs : 0, PCT(0.50), PCT(0.90), PCT(0.99),
-           PCT(1.0));
+           B.nsubs, B.nmsgs, B.rate, expected, B.delivered, expected - B.delivered, B.dups, secs,
+           secs > 0 ? (double)B.delivered / secs : 0, PCT(0.50), PCT(0.90), PCT(0.99), PCT(1.0));
     if (B.pid) {
         double cpu = proc_cpu_s(B.pid) - B.cpu_before;
         printf(",\"server_cpu_s\":%.3f,\"server_cpu_s_per_million_deliveries\":%.2f,"
@@ -267,12 +266,18 @@ int main(int argc, char **argv)
     B.rate = 100;
     B.topic = "bench";
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--subscribers")) B.nsubs = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--messages")) B.nmsgs = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--rate")) B.rate = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--pid")) B.pid = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--topic")) B.topic = argv[i + 1];
+        if (!strcmp(argv[i], "--port"))
+            port = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--subscribers"))
+            B.nsubs = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--messages"))
+            B.nmsgs = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--rate"))
+            B.rate = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--pid"))
+            B.pid = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--topic"))
+            B.topic = argv[i + 1];
         else {
             fprintf(stderr, "usage: herald-fanout [--port P] [--subscribers N] [--messages M] "
                             "[--rate PER_S] [--pid SERVER_PID] [--topic T]\n");

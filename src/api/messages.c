@@ -5,7 +5,7 @@
 #include "core/id.h"
 
 #define DEFAULT_LIMIT 100
-#define MAX_LIMIT 1000
+#define MAX_LIMIT     1000
 
 static int number_param(hr_exchange_t *ex, const char *key, uint64_t *out)
 {
@@ -60,6 +60,7 @@ void hr_handle_kick(hr_exchange_t *ex)
         return;
     }
     size_t told = hr_broker_kick(ex->worker->broker, ex->route.topic, ex->route.topic_len);
-    hr_respond_json(ex, 200, json_pack("{s:s%, s:I}", "topic", ex->route.topic,
-                                       ex->route.topic_len, "disconnected", (json_int_t)told));
+    hr_respond_json(ex, 200,
+                    json_pack("{s:s%, s:I}", "topic", ex->route.topic, ex->route.topic_len,
+                              "disconnected", (json_int_t)told));
 }

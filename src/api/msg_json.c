@@ -5,8 +5,8 @@
 
 json_t *hr_msg_to_json(const hr_msg_t *msg)
 {
-    json_t *obj = json_pack("{s:I, s:s, s:I}", "id", (json_int_t)msg->id, "topic",
-                            msg->topic_name, "time", (json_int_t)msg->time_ms);
+    json_t *obj = json_pack("{s:I, s:s, s:I}", "id", (json_int_t)msg->id, "topic", msg->topic_name,
+                            "time", (json_int_t)msg->time_ms);
     if (!obj) return NULL;
     if (msg->event[0]) json_object_set_new(obj, "event", json_string(msg->event));
     json_t *data = json_stringn(msg->data, msg->data_len); /* NULL unless valid UTF-8 */

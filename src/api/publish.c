@@ -50,8 +50,8 @@ static json_t *publish_all(hr_exchange_t *ex, const hr_pub_body_t *body, const c
 {
     json_t *published = json_array();
     for (size_t i = 0; i < n; i++) {
-        hr_publish_t pub = {names[i], lens[i], body->event, body->event_len, body->data,
-                            body->data_len, body->retry_ms, body->want_id};
+        hr_publish_t pub = {names[i],   lens[i],        body->event,    body->event_len,
+                            body->data, body->data_len, body->retry_ms, body->want_id};
         uint64_t id = 0;
         int rc = hr_broker_publish(ex->worker->broker, &pub, &id);
         if (rc == HR_ECONFLICT) {
@@ -64,8 +64,8 @@ static json_t *publish_all(hr_exchange_t *ex, const hr_pub_body_t *body, const c
             hr_respond_error(ex, 503, "out of memory");
             return NULL;
         }
-        json_array_append_new(published, json_pack("{s:s%, s:I}", "topic", names[i], lens[i],
-                                                   "id", (json_int_t)id));
+        json_array_append_new(
+            published, json_pack("{s:s%, s:I}", "topic", names[i], lens[i], "id", (json_int_t)id));
     }
     return published;
 }

@@ -10,14 +10,14 @@
 #define HR_EVENT_MAX_LEN 128
 
 typedef struct hr_pub_body_s {
-    const char *event;  /* NULL when none */
+    const char *event; /* NULL when none */
     size_t event_len;
-    const char *data;   /* payload bytes */
+    const char *data; /* payload bytes */
     size_t data_len;
-    uint32_t retry_ms;  /* 0 when none */
-    uint64_t want_id;   /* 0 when none */
-    json_t *json;       /* keeps event/data alive; owned */
-    char *data_json;    /* data given as a non-string JSON value, serialised; owned */
+    uint32_t retry_ms; /* 0 when none */
+    uint64_t want_id;  /* 0 when none */
+    json_t *json;      /* keeps event/data alive; owned */
+    char *data_json;   /* data given as a non-string JSON value, serialised; owned */
 } hr_pub_body_t;
 
 /* Event names: 1..128 bytes, no control characters (CR or LF would break SSE framing). */

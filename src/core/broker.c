@@ -12,9 +12,9 @@
 
 struct hr_topic_s {
     hr_broker_t *broker;
-    hr_topic_t *hash_next; /* bucket chain */
-    uint64_t hash;         /* of the name */
-    atomic_uint refs;      /* messages, subscriptions, inbox entries; raised only under lock */
+    hr_topic_t *hash_next;  /* bucket chain */
+    uint64_t hash;          /* of the name */
+    atomic_uint refs;       /* messages, subscriptions, inbox entries; raised only under lock */
     uint64_t created_floor; /* broker's last id when created: older ids are unknown here */
     hr_history_t hist;      /* recent messages */
     unsigned *subs_on;      /* subscribers per worker, under the broker lock */
@@ -42,9 +42,9 @@ typedef struct inbox_s {
 struct hr_broker_s {
     pthread_mutex_t lock;
     hr_broker_config_t config;
-    uint64_t last_id;      /* newest id handed out */
-    hr_topic_t **buckets;  /* topic hash table, chained */
-    size_t nbuckets;       /* power of two */
+    uint64_t last_id;     /* newest id handed out */
+    hr_topic_t **buckets; /* topic hash table, chained */
+    size_t nbuckets;      /* power of two */
     size_t ntopics;
     size_t nsubscriptions;
     uint64_t messages_in;
@@ -158,7 +158,8 @@ void hr_broker_attach_worker(hr_broker_t *broker, unsigned worker, uv_async_t *w
 static uint64_t hash_name(const char *name, size_t len)
 {
     uint64_t hash = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) hash = (hash ^ (unsigned char)name[i]) * 1099511628211ull;
+    for (size_t i = 0; i < len; i++)
+        hash = (hash ^ (unsigned char)name[i]) * 1099511628211ull;
     return hash;
 }
 
@@ -214,7 +215,8 @@ static hr_topic_t *topic_get(hr_broker_t *broker, const char *name, size_t len)
     atomic_init(&topic->refs, 0);
     topic->created_floor = broker->last_id;
     hr_history_init(&topic->hist, broker->config.history_size);
-    for (unsigned w = 0; w < workers; w++) hr_list_init(&topic->local[w]);
+    for (unsigned w = 0; w < workers; w++)
+        hr_list_init(&topic->local[w]);
     topic->name_len = len;
     memcpy(topic->name, name, len);
     maybe_grow_table(broker);
@@ -364,7 +366,8 @@ static int by_id(const void *a, const void *b)
 
 void hr_replay_free(hr_replay_t *replay)
 {
-    for (size_t i = 0; i < replay->count; i++) hr_msg_unref(replay->msgs[i]);
+    for (size_t i = 0; i < replay->count; i++)
+        hr_msg_unref(replay->msgs[i]);
     free(replay->msgs);
     free(replay->gaps);
     memset(replay, 0, sizeof *replay);
@@ -493,7 +496,8 @@ size_t hr_broker_kick(hr_broker_t *broker, const char *name, size_t len)
     pthread_mutex_lock(&broker->lock);
     hr_topic_t *topic = topic_find(broker, name, len, hash_name(name, len));
     if (topic) {
-        for (unsigned w = 0; w < broker->config.workers; w++) told += topic->subs_on[w];
+        for (unsigned w = 0; w < broker->config.workers; w++)
+            told += topic->subs_on[w];
         fan_out(broker, topic, (inbox_item_t){INBOX_KICK, NULL, topic}, wake);
     }
     pthread_mutex_unlock(&broker->lock);

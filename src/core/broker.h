@@ -49,7 +49,7 @@ typedef struct hr_replay_s {
     size_t count;
     hr_gap_t *gaps;
     size_t ngaps;
-    int more;        /* history read only: more messages than `limit` */
+    int more;         /* history read only: more messages than `limit` */
     uint64_t last_id; /* broker's newest id when the snapshot was taken */
 } hr_replay_t;
 

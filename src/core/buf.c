@@ -10,7 +10,8 @@ static int reserve(hr_buf_t *buf, size_t extra)
     if (buf->failed) return -1;
     if (buf->len + extra + 1 <= buf->cap) return 0;
     size_t cap = buf->cap ? buf->cap : 256;
-    while (cap < buf->len + extra + 1) cap *= 2;
+    while (cap < buf->len + extra + 1)
+        cap *= 2;
     char *data = realloc(buf->data, cap);
     if (!data) {
         buf->failed = 1;

@@ -6,10 +6,10 @@
 #include <stddef.h>
 
 typedef struct hr_buf_s {
-    char *data;  /* NUL-terminated when len > 0 */
-    size_t len;  /* bytes used */
-    size_t cap;  /* bytes allocated */
-    int failed;  /* an allocation failed */
+    char *data; /* NUL-terminated when len > 0 */
+    size_t len; /* bytes used */
+    size_t cap; /* bytes allocated */
+    int failed; /* an allocation failed */
 } hr_buf_t;
 
 void hr_buf_append(hr_buf_t *buf, const char *bytes, size_t len);

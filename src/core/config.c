@@ -17,8 +17,8 @@ typedef struct option_row_s {
     enum opt_kind kind;
     const char *fallback; /* default, as text */
     const char *help;
-    size_t offset;        /* field in hr_config_t */
-    uint64_t min, max;    /* numeric range */
+    size_t offset;     /* field in hr_config_t */
+    uint64_t min, max; /* numeric range */
 } option_row_t;
 
 #define FIELD(f) offsetof(hr_config_t, f)
@@ -27,8 +27,8 @@ static const option_row_t options[] = {
     {"listen", OPT_LISTEN, "127.0.0.1:8080", "HOST:PORT to listen on (PORT 0 picks a free one)",
      FIELD(listen_host), 0, 0},
     {"workers", OPT_UINT, "0", "event-loop threads; 0 = one per core", FIELD(workers), 0, 256},
-    {"history-size", OPT_SIZE, "1000", "messages kept per topic for resume", FIELD(history_size),
-     0, 10000000},
+    {"history-size", OPT_SIZE, "1000", "messages kept per topic for resume", FIELD(history_size), 0,
+     10000000},
     {"history-ttl", OPT_MS, "3600000", "max age of kept messages, ms (0 = no limit)",
      FIELD(history_ttl_ms), 0, 365ull * 86400000},
     {"heartbeat", OPT_MS, "15000", "SSE comment heartbeat interval, ms", FIELD(heartbeat_ms), 100,
@@ -46,8 +46,8 @@ static const option_row_t options[] = {
      100000},
     {"shutdown-grace", OPT_MS, "5000", "time to flush on SIGTERM before closing, ms",
      FIELD(shutdown_grace_ms), 0, 600000},
-    {"cors-origins", OPT_CORS, "", "comma-separated allowed Origins, or *", FIELD(cors_origins),
-     0, 0},
+    {"cors-origins", OPT_CORS, "", "comma-separated allowed Origins, or *", FIELD(cors_origins), 0,
+     0},
     {"log-level", OPT_LOG, "info", "debug, info, warn or error", FIELD(log_level), 0, 0},
 };
 
@@ -57,7 +57,8 @@ static const option_row_t options[] = {
 static void env_name(const char *flag, char *env, size_t size)
 {
     size_t n = (size_t)snprintf(env, size, "HERALD_");
-    for (; *flag && n < size - 1; flag++) env[n++] = *flag == '-' ? '_' : (char)toupper((unsigned char)*flag);
+    for (; *flag && n < size - 1; flag++)
+        env[n++] = *flag == '-' ? '_' : (char)toupper((unsigned char)*flag);
     env[n] = '\0';
 }
 
@@ -70,8 +71,8 @@ static void print_help(void)
     for (size_t i = 0; i < NOPTIONS; i++) {
         char env[64];
         env_name(options[i].flag, env, sizeof env);
-        printf("  --%-16s %s\n  %-18s env %s, default \"%s\"\n", options[i].flag,
-               options[i].help, "", env, options[i].fallback);
+        printf("  --%-16s %s\n  %-18s env %s, default \"%s\"\n", options[i].flag, options[i].help,
+               "", env, options[i].fallback);
     }
     printf("  --%-16s print this help\n", "help");
 }
@@ -111,8 +112,10 @@ static int set_cors(hr_config_t *config, const char *text)
     while (*text) {
         const char *comma = strchr(text, ',');
         size_t len = comma ? (size_t)(comma - text) : strlen(text);
-        while (len && isspace((unsigned char)*text)) text++, len--;
-        while (len && isspace((unsigned char)text[len - 1])) len--;
+        while (len && isspace((unsigned char)*text))
+            text++, len--;
+        while (len && isspace((unsigned char)text[len - 1]))
+            len--;
         if (len) {
             if (config->ncors_origins == HR_MAX_CORS_ORIGINS || len >= 256) return -1;
             memcpy(config->cors_origins[config->ncors_origins], text, len);
@@ -129,10 +132,14 @@ static int set_option(hr_config_t *config, const option_row_t *opt, const char *
     char *field = (char *)config + opt->offset;
     uint64_t value = 0;
     switch (opt->kind) {
-    case OPT_LISTEN: return set_listen(config, text);
-    case OPT_CORS: return set_cors(config, text);
-    case OPT_LOG: return hr_log_parse_level(text, (enum hr_log_level *)(void *)field);
-    default: break;
+    case OPT_LISTEN:
+        return set_listen(config, text);
+    case OPT_CORS:
+        return set_cors(config, text);
+    case OPT_LOG:
+        return hr_log_parse_level(text, (enum hr_log_level *)(void *)field);
+    default:
+        break;
     }
     if (parse_number(text, &value) || value < opt->min || value > opt->max) return -1;
     if (opt->kind == OPT_UINT) {

@@ -10,7 +10,7 @@
 typedef struct write_req_s {
     uv_write_t req;
     hr_conn_t *conn;
-    char *copy;       /* bytes that had no owning message, or NULL */
+    char *copy; /* bytes that had no owning message, or NULL */
     size_t nmsgs;
     hr_msg_t *msgs[]; /* references keeping the queued bytes alive */
 } write_req_t;
@@ -43,7 +43,8 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 static void close_cb(uv_handle_t *handle)
 {
     hr_conn_t *conn = (hr_conn_t *)handle;
-    for (size_t i = 0; i < conn->cork_len; i++) hr_msg_unref(conn->cork[i].msg);
+    for (size_t i = 0; i < conn->cork_len; i++)
+        hr_msg_unref(conn->cork[i].msg);
     conn->cork_len = 0;
     hr_list_remove(&conn->dirty_link);
     if (conn->proto->on_close) conn->proto->on_close(conn);
@@ -116,7 +117,8 @@ int hr_conn_accept(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto
 static void write_cb(uv_write_t *req, int status)
 {
     write_req_t *wr = (write_req_t *)req;
-    for (size_t i = 0; i < wr->nmsgs; i++) hr_msg_unref(wr->msgs[i]);
+    for (size_t i = 0; i < wr->nmsgs; i++)
+        hr_msg_unref(wr->msgs[i]);
     if (status < 0 && status != UV_ECANCELED) hr_conn_close(wr->conn);
     free(wr->copy);
     free(wr);
@@ -128,7 +130,8 @@ static void write_cb(uv_write_t *req, int status)
 static int send_bufs(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n)
 {
     size_t total = 0, sent, first = 0;
-    for (size_t i = 0; i < n; i++) total += bufs[i].len;
+    for (size_t i = 0; i < n; i++)
+        total += bufs[i].len;
     int written = uv_try_write((uv_stream_t *)&conn->tcp, bufs, (unsigned)n);
     if (written < 0 && written != UV_EAGAIN) goto fail;
     sent = written > 0 ? (size_t)written : 0;
@@ -144,12 +147,13 @@ static int send_bufs(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n)
     bufs[first].base += sent;
     bufs[first].len -= sent;
     size_t rest = 0;
-    for (size_t i = first; i < n; i++) rest += bufs[i].len;
+    for (size_t i = first; i < n; i++)
+        rest += bufs[i].len;
     if (conn->tcp.write_queue_size + rest > conn->worker->config->max_outbound_bytes) {
         /* A reader this far behind would make us buffer without bound; it resumes from
          * history when it reconnects. */
-        hr_warn("conn.slow_consumer", "conn=%llu peer=%s queued=%zu",
-                (unsigned long long)conn->id, conn->peer, conn->tcp.write_queue_size + rest);
+        hr_warn("conn.slow_consumer", "conn=%llu peer=%s queued=%zu", (unsigned long long)conn->id,
+                conn->peer, conn->tcp.write_queue_size + rest);
         written = HR_ELIMIT;
         goto fail;
     }
@@ -174,7 +178,8 @@ static int send_bufs(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n)
     }
     if (written == HR_ENOMEM || uv_write(&wr->req, (uv_stream_t *)&conn->tcp, bufs + first,
                                          (unsigned)(n - first), write_cb) != 0) {
-        for (size_t i = 0; i < wr->nmsgs; i++) hr_msg_unref(wr->msgs[i]);
+        for (size_t i = 0; i < wr->nmsgs; i++)
+            hr_msg_unref(wr->msgs[i]);
         free(wr->copy);
         free(wr);
         hr_conn_close(conn);
@@ -203,7 +208,8 @@ static int flush_corked(hr_conn_t *conn)
         msgs[i] = conn->cork[i].msg;
     }
     if (conn->closing || conn->finishing) {
-        for (size_t i = 0; i < n; i++) hr_msg_unref(msgs[i]);
+        for (size_t i = 0; i < n; i++)
+            hr_msg_unref(msgs[i]);
         return HR_ESHUTDOWN;
     }
     return send_bufs(conn, bufs, msgs, n);

@@ -13,7 +13,7 @@ typedef struct hr_conn_s hr_conn_t;
 
 typedef struct hr_conn_proto_s {
     void (*on_data)(hr_conn_t *conn, const char *data, size_t len); /* borrowed bytes */
-    void (*on_close)(hr_conn_t *conn); /* last call; free protocol state */
+    void (*on_close)(hr_conn_t *conn);    /* last call; free protocol state */
     void (*on_shutdown)(hr_conn_t *conn); /* server stopping: finish when idle */
 } hr_conn_proto_t;
 

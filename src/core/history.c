@@ -23,7 +23,8 @@ static void drop_oldest(hr_history_t *hist)
 
 void hr_history_clear(hr_history_t *hist)
 {
-    while (hist->count) drop_oldest(hist);
+    while (hist->count)
+        drop_oldest(hist);
     free(hist->ring);
     hist->ring = NULL;
     hist->capacity = 0;
@@ -37,7 +38,8 @@ static int grow(hr_history_t *hist)
     if (capacity > hist->max_count) capacity = hist->max_count;
     hr_msg_t **ring = malloc(capacity * sizeof *ring);
     if (!ring) return -1;
-    for (size_t i = 0; i < hist->count; i++) ring[i] = hr_history_at(hist, i);
+    for (size_t i = 0; i < hist->count; i++)
+        ring[i] = hr_history_at(hist, i);
     free(hist->ring);
     hist->ring = ring;
     hist->capacity = capacity;

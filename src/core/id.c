@@ -23,7 +23,8 @@ size_t hr_id_format(uint64_t id, char *buf)
         tmp[n++] = (char)('0' + id % 10);
         id /= 10;
     } while (id);
-    for (size_t i = 0; i < n; i++) buf[i] = tmp[n - 1 - i];
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
     buf[n] = '\0';
     return n;
 }

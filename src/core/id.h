@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HR_ID_MAX INT64_MAX /* ids stay in int64 range so SQL and JSON can hold them */
-#define HR_ID_STR_MAX 21    /* 19 digits + NUL, with room */
+#define HR_ID_MAX     INT64_MAX /* ids stay in int64 range so SQL and JSON can hold them */
+#define HR_ID_STR_MAX 21        /* 19 digits + NUL, with room */
 
 /* Strict parse of a decimal id: digits only, no sign, no spaces, no leading zeros except "0",
  * at most HR_ID_MAX. Returns 0 on success, -1 otherwise. */

@@ -10,7 +10,7 @@ typedef struct hr_list_s {
     struct hr_list_s *prev;
 } hr_list_t;
 
-#define hr_container_of(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))
+#define hr_container_of(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
 
 static inline void hr_list_init(hr_list_t *head)
 {

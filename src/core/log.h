@@ -19,8 +19,8 @@ void hr_log(enum hr_log_level level, const char *event, const char *fmt, ...)
 char *hr_log_quote(char *dst, size_t dst_size, const char *src, size_t src_len);
 
 #define hr_debug(ev, ...) hr_log(HR_LOG_DEBUG, ev, __VA_ARGS__)
-#define hr_info(ev, ...) hr_log(HR_LOG_INFO, ev, __VA_ARGS__)
-#define hr_warn(ev, ...) hr_log(HR_LOG_WARN, ev, __VA_ARGS__)
+#define hr_info(ev, ...)  hr_log(HR_LOG_INFO, ev, __VA_ARGS__)
+#define hr_warn(ev, ...)  hr_log(HR_LOG_WARN, ev, __VA_ARGS__)
 #define hr_error(ev, ...) hr_log(HR_LOG_ERROR, ev, __VA_ARGS__)
 
 #endif

@@ -21,14 +21,16 @@ hr_msg_t *hr_msg_new(const char *event, size_t event_len, const char *data, size
     msg->data[data_len] = '\0';
     msg->data_len = data_len;
     msg->retry_ms = retry_ms;
-    for (int i = 0; i < HR_ENC_MAX; i++) atomic_init(&msg->encoded[i], NULL);
+    for (int i = 0; i < HR_ENC_MAX; i++)
+        atomic_init(&msg->encoded[i], NULL);
     return msg;
 }
 
 void hr_msg_unref(hr_msg_t *msg)
 {
     if (atomic_fetch_sub_explicit(&msg->refs, 1, memory_order_acq_rel) != 1) return;
-    for (int i = 0; i < HR_ENC_MAX; i++) free(atomic_load(&msg->encoded[i]));
+    for (int i = 0; i < HR_ENC_MAX; i++)
+        free(atomic_load(&msg->encoded[i]));
     if (msg->topic) hr_topic_release(msg->topic);
     free(msg);
 }

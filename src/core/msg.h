@@ -19,15 +19,15 @@ typedef struct hr_encoded_s {
 } hr_encoded_t;
 
 typedef struct hr_msg_s {
-    atomic_uint refs;                             /* owners; freed at zero */
-    uint64_t id;                                  /* broker-wide, increasing; 0 until published */
-    int64_t time_ms;                              /* publish time, unix ms */
-    hr_topic_t *topic;                            /* holds a topic reference once published */
-    const char *topic_name;                       /* borrowed from topic, NUL-terminated */
-    char *event;                                  /* NUL-terminated; "" means none */
-    char *data;                                   /* payload bytes, NUL-terminated for safety */
-    size_t data_len;                              /* bytes in data */
-    uint32_t retry_ms;                            /* SSE retry hint; 0 means none */
+    atomic_uint refs;                            /* owners; freed at zero */
+    uint64_t id;                                 /* broker-wide, increasing; 0 until published */
+    int64_t time_ms;                             /* publish time, unix ms */
+    hr_topic_t *topic;                           /* holds a topic reference once published */
+    const char *topic_name;                      /* borrowed from topic, NUL-terminated */
+    char *event;                                 /* NUL-terminated; "" means none */
+    char *data;                                  /* payload bytes, NUL-terminated for safety */
+    size_t data_len;                             /* bytes in data */
+    uint32_t retry_ms;                           /* SSE retry hint; 0 means none */
     _Atomic(hr_encoded_t *) encoded[HR_ENC_MAX]; /* per-transport cache, set once */
 } hr_msg_t;
 
@@ -47,8 +47,7 @@ typedef hr_encoded_t *(*hr_encode_fn)(const hr_msg_t *msg);
 
 /* Returns the cached encoding of `kind`, building it with `encode` on first use. Safe from any
  * thread: two racing builders keep the first and free the second. NULL on allocation failure. */
-const hr_encoded_t *hr_msg_encoding(hr_msg_t *msg, enum hr_encoding_kind kind,
-                                    hr_encode_fn encode);
+const hr_encoded_t *hr_msg_encoding(hr_msg_t *msg, enum hr_encoding_kind kind, hr_encode_fn encode);
 
 /* Called when the last reference to a published message goes; implemented by the broker, which
  * owns topics. */

@@ -10,7 +10,8 @@ static void on_signal(uv_signal_t *handle, int signum)
 {
     hr_server_t *server = handle->data;
     hr_info("server.stopping", "signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    for (unsigned w = 0; w < server->nworkers; w++) hr_worker_stop(&server->workers[w]);
+    for (unsigned w = 0; w < server->nworkers; w++)
+        hr_worker_stop(&server->workers[w]);
     uv_stop(handle->loop);
 }
 
@@ -18,8 +19,8 @@ static int start_workers(hr_server_t *server)
 {
     int port = server->config->listen_port;
     for (unsigned w = 0; w < server->nworkers; w++) {
-        int rc = hr_worker_init(&server->workers[w], server, w, server->config, server->broker,
-                                &port);
+        int rc =
+            hr_worker_init(&server->workers[w], server, w, server->config, server->broker, &port);
         if (rc != 0) {
             hr_error("server.listen_failed", "listen=%s:%d err=%s", server->config->listen_host,
                      port, uv_strerror(rc));
@@ -27,7 +28,8 @@ static int start_workers(hr_server_t *server)
         }
     }
     server->port = port;
-    for (unsigned w = 0; w < server->nworkers; w++) hr_worker_start(&server->workers[w]);
+    for (unsigned w = 0; w < server->nworkers; w++)
+        hr_worker_start(&server->workers[w]);
     return 0;
 }
 

@@ -11,8 +11,8 @@ struct hr_server_s {
     hr_broker_t *broker;
     hr_worker_t *workers; /* config->workers of them */
     unsigned nworkers;
-    int port;             /* bound port */
-    int64_t started_ms;   /* unix ms */
+    int port;           /* bound port */
+    int64_t started_ms; /* unix ms */
 };
 
 /* Runs until SIGTERM or SIGINT, then shuts down gracefully. Returns the process exit code. */

@@ -23,8 +23,8 @@ static int bind_reuseport(const char *host, int *port)
     int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1;
-    socklen_t len = addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                               : sizeof(struct sockaddr_in);
+    socklen_t len =
+        addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
         bind(fd, (struct sockaddr *)&addr, len) != 0) {
@@ -36,7 +36,7 @@ static int bind_reuseport(const char *host, int *port)
         len = sizeof addr;
         getsockname(fd, (struct sockaddr *)&addr, &len);
         *port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
-                                                  : ((struct sockaddr_in *)&addr)->sin_port);
+                                                 : ((struct sockaddr_in *)&addr)->sin_port);
     }
     return fd;
 }
@@ -84,8 +84,7 @@ static void close_all(hr_worker_t *worker)
     hr_list_t *head = &worker->conns;
     for (hr_list_t *it = head->next; it != head; it = it->next)
         hr_conn_close(hr_container_of(it, hr_conn_t, link));
-    uv_handle_t *handles[] = {(uv_handle_t *)&worker->inbox_wake,
-                              (uv_handle_t *)&worker->stop_wake,
+    uv_handle_t *handles[] = {(uv_handle_t *)&worker->inbox_wake, (uv_handle_t *)&worker->stop_wake,
                               (uv_handle_t *)&worker->heartbeat_timer,
                               (uv_handle_t *)&worker->housekeeping_timer,
                               (uv_handle_t *)&worker->grace_timer};
@@ -97,7 +96,8 @@ static void on_grace_over(uv_timer_t *timer)
 {
     hr_worker_t *worker = timer->data;
     size_t left = 0;
-    for (hr_list_t *it = worker->conns.next; it != &worker->conns; it = it->next) left++;
+    for (hr_list_t *it = worker->conns.next; it != &worker->conns; it = it->next)
+        left++;
     if (left) hr_info("worker.grace_over", "worker=%u closing=%zu", worker->id, left);
     close_all(worker);
 }
@@ -107,8 +107,7 @@ static void on_grace_over(uv_timer_t *timer)
 static void on_grace_tick(uv_timer_t *timer)
 {
     hr_worker_t *worker = timer->data;
-    if (hr_list_empty(&worker->conns) ||
-        uv_now(&worker->loop) >= worker->grace_deadline_ms) {
+    if (hr_list_empty(&worker->conns) || uv_now(&worker->loop) >= worker->grace_deadline_ms) {
         on_grace_over(timer);
     }
 }
@@ -137,8 +136,8 @@ static void on_stop(uv_async_t *handle)
     uv_timer_start(&worker->grace_timer, on_grace_tick, 0, 50);
 }
 
-int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id,
-                   const hr_config_t *config, hr_broker_t *broker, int *port)
+int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const hr_config_t *config,
+                   hr_broker_t *broker, int *port)
 {
     memset(worker, 0, sizeof *worker);
     worker->id = id;

@@ -16,37 +16,37 @@ typedef struct hr_server_s hr_server_t;
 enum hr_conn_kind { HR_CONN_HTTP, HR_CONN_SSE, HR_CONN_KINDS };
 
 typedef struct hr_worker_s {
-    unsigned id;                    /* 0..workers-1 */
-    hr_server_t *server;            /* owner */
-    const hr_config_t *config;      /* shared, read-only */
-    hr_broker_t *broker;            /* shared */
+    unsigned id;               /* 0..workers-1 */
+    hr_server_t *server;       /* owner */
+    const hr_config_t *config; /* shared, read-only */
+    hr_broker_t *broker;       /* shared */
     uv_loop_t loop;
     uv_thread_t thread;
     uv_tcp_t listener;
-    uv_async_t inbox_wake;          /* broker → deliver */
-    uv_async_t stop_wake;           /* server → begin shutdown */
-    uv_timer_t heartbeat_timer;     /* SSE comments */
-    uv_timer_t housekeeping_timer;  /* once a second: lingering closes, history expiry */
-    uv_timer_t grace_timer;         /* shutdown deadline */
-    hr_list_t conns;                /* every open hr_conn_t */
-    hr_list_t subs;                 /* every live hr_sub_t */
-    hr_list_t dirty;                /* connections with corked frames */
-    int corked;                     /* draining the inbox: gather writes */
-    int stopping;                   /* shutdown begun */
-    uint64_t grace_deadline_ms;     /* loop time when shutdown stops waiting */
-    int listen_fd;                  /* bound socket handed to the listener */
-    uint64_t next_conn_id;          /* for logs */
+    uv_async_t inbox_wake;                  /* broker → deliver */
+    uv_async_t stop_wake;                   /* server → begin shutdown */
+    uv_timer_t heartbeat_timer;             /* SSE comments */
+    uv_timer_t housekeeping_timer;          /* once a second: lingering closes, history expiry */
+    uv_timer_t grace_timer;                 /* shutdown deadline */
+    hr_list_t conns;                        /* every open hr_conn_t */
+    hr_list_t subs;                         /* every live hr_sub_t */
+    hr_list_t dirty;                        /* connections with corked frames */
+    int corked;                             /* draining the inbox: gather writes */
+    int stopping;                           /* shutdown begun */
+    uint64_t grace_deadline_ms;             /* loop time when shutdown stops waiting */
+    int listen_fd;                          /* bound socket handed to the listener */
+    uint64_t next_conn_id;                  /* for logs */
     atomic_size_t conns_now[HR_CONN_KINDS]; /* open connections by kind */
-    atomic_uint_fast64_t bytes_out; /* written to sockets */
-    char date[40];                  /* cached HTTP Date value */
-    int64_t date_sec;               /* second `date` was made for */
-    char read_buf[64 * 1024];       /* shared by all reads: parsed synchronously, then reused */
+    atomic_uint_fast64_t bytes_out;         /* written to sockets */
+    char date[40];                          /* cached HTTP Date value */
+    int64_t date_sec;                       /* second `date` was made for */
+    char read_buf[64 * 1024]; /* shared by all reads: parsed synchronously, then reused */
 } hr_worker_t;
 
 /* Binds (sharing the port via SO_REUSEPORT) without starting the thread. `port` 0 asks the
  * kernel for one; the bound port is returned through *port for the next workers. */
-int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id,
-                   const hr_config_t *config, hr_broker_t *broker, int *port);
+int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const hr_config_t *config,
+                   hr_broker_t *broker, int *port);
 int hr_worker_start(hr_worker_t *worker);
 /* Thread-safe: asks the worker to shut down gracefully. */
 void hr_worker_stop(hr_worker_t *worker);

@@ -9,14 +9,10 @@
 typedef void (*handler_fn)(hr_exchange_t *ex);
 
 static const handler_fn handlers[] = {
-    [HR_ROUTE_HEALTH] = hr_handle_health,
-    [HR_ROUTE_STATS] = hr_handle_stats,
-    [HR_ROUTE_PUBLISH] = hr_handle_publish,
-    [HR_ROUTE_PUBLISH_MANY] = hr_handle_publish,
-    [HR_ROUTE_TOPIC_EVENTS] = hr_handle_sse,
-    [HR_ROUTE_EVENTS] = hr_handle_sse,
-    [HR_ROUTE_TOPIC_MESSAGES] = hr_handle_messages,
-    [HR_ROUTE_TOPIC_SUBSCRIBERS] = hr_handle_kick,
+    [HR_ROUTE_HEALTH] = hr_handle_health,           [HR_ROUTE_STATS] = hr_handle_stats,
+    [HR_ROUTE_PUBLISH] = hr_handle_publish,         [HR_ROUTE_PUBLISH_MANY] = hr_handle_publish,
+    [HR_ROUTE_TOPIC_EVENTS] = hr_handle_sse,        [HR_ROUTE_EVENTS] = hr_handle_sse,
+    [HR_ROUTE_TOPIC_MESSAGES] = hr_handle_messages, [HR_ROUTE_TOPIC_SUBSCRIBERS] = hr_handle_kick,
 };
 
 static void answer_preflight(hr_exchange_t *ex)
@@ -67,11 +63,12 @@ void hr_api_dispatch(hr_conn_t *conn, hr_request_t *req)
             hr_respond_error(&ex, 503, "out of memory");
             return;
         }
-        ex.nparams = hr_query_parse(req->query, req->query_len, ex.query_buf, ex.params,
-                                    HR_MAX_PARAMS);
+        ex.nparams =
+            hr_query_parse(req->query, req->query_len, ex.query_buf, ex.params, HR_MAX_PARAMS);
         if (ex.nparams < 0) {
-            hr_respond_error(&ex, 400, ex.nparams == -1 ? "malformed query string"
-                                                        : "too many query parameters");
+            hr_respond_error(&ex, 400,
+                             ex.nparams == -1 ? "malformed query string"
+                                              : "too many query parameters");
             free(ex.query_buf);
             return;
         }

@@ -16,14 +16,14 @@
 typedef struct hr_exchange_s {
     hr_conn_t *conn;
     hr_worker_t *worker;
-    hr_request_t *req;         /* borrowed for the call */
+    hr_request_t *req; /* borrowed for the call */
     enum hr_method method;
     hr_route_match_t route;
-    const char *cors_origin;   /* Access-Control-Allow-Origin value, or NULL */
-    int keep_alive;            /* answer allows another request */
+    const char *cors_origin; /* Access-Control-Allow-Origin value, or NULL */
+    int keep_alive;          /* answer allows another request */
     hr_qparam_t params[HR_MAX_PARAMS];
     int nparams;
-    char *query_buf;           /* decoded params live here; freed after the call */
+    char *query_buf; /* decoded params live here; freed after the call */
     int responded;
 } hr_exchange_t;
 

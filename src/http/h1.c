@@ -12,7 +12,7 @@ typedef struct h1_s {
     hr_reqparser_t parser; /* request being read */
     hr_stream_t stream;    /* valid once streaming */
     hr_conn_t *conn;
-    int streaming;         /* a streamed response is under way; input is ignored */
+    int streaming; /* a streamed response is under way; input is ignored */
 } h1_t;
 
 static void h1_on_data(hr_conn_t *conn, const char *data, size_t len);
@@ -24,22 +24,38 @@ const hr_conn_proto_t hr_h1_proto = {h1_on_data, h1_on_close, h1_on_shutdown};
 const char *hr_status_text(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }
 
@@ -157,8 +173,8 @@ static void answer_parse_error(hr_conn_t *conn, h1_t *h1)
     hr_exchange_t ex = {.conn = conn, .worker = conn->worker, .keep_alive = 0};
     hr_log(HR_LOG_INFO, "http.bad_request", "conn=%llu peer=%s status=%d reason=\"%s\"",
            (unsigned long long)conn->id, conn->peer, h1->parser.error_status, h1->parser.error);
-    json_t *body = json_pack("{s:s, s:i}", "error", h1->parser.error, "status",
-                             h1->parser.error_status);
+    json_t *body =
+        json_pack("{s:s, s:i}", "error", h1->parser.error, "status", h1->parser.error_status);
     hr_respond_json(&ex, h1->parser.error_status, body);
 }
 

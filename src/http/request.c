@@ -77,7 +77,8 @@ static int append_text(hr_reqparser_t *rp, const char *at, size_t len)
         return fail(rp, 431, "request header section too large");
     if (req->text_len + len + 1 > req->text_cap) {
         size_t cap = req->text_cap ? req->text_cap : 512;
-        while (cap < req->text_len + len + 1) cap *= 2;
+        while (cap < req->text_len + len + 1)
+            cap *= 2;
         char *text = realloc(req->text, cap);
         if (!text) return fail(rp, 503, "out of memory");
         req->text = text;
@@ -180,7 +181,8 @@ static int on_body(http_parser *parser, const char *at, size_t len)
     if (req->body_len + len > rp->max_body_bytes) return fail(rp, 413, "request body too large");
     if (req->body_len + len + 1 > req->body_cap) {
         size_t cap = req->body_cap ? req->body_cap : 1024;
-        while (cap < req->body_len + len + 1) cap *= 2;
+        while (cap < req->body_len + len + 1)
+            cap *= 2;
         if (cap > rp->max_body_bytes + 1) cap = rp->max_body_bytes + 1;
         char *body = realloc(req->body, cap);
         if (!body) return fail(rp, 503, "out of memory");

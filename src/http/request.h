@@ -17,22 +17,22 @@ typedef struct hr_header_s {
 } hr_header_t;
 
 typedef struct hr_request_s {
-    int method;          /* enum http_method */
-    char *text;          /* url and header bytes, each NUL-terminated */
-    size_t text_len;     /* bytes used in text */
-    size_t text_cap;     /* bytes allocated */
+    int method;      /* enum http_method */
+    char *text;      /* url and header bytes, each NUL-terminated */
+    size_t text_len; /* bytes used in text */
+    size_t text_cap; /* bytes allocated */
     size_t url_off, url_len;
-    const char *path;    /* into text, valid once complete */
+    const char *path; /* into text, valid once complete */
     size_t path_len;
-    const char *query;   /* into text; NULL when absent */
+    const char *query; /* into text; NULL when absent */
     size_t query_len;
     hr_header_t headers[HR_MAX_HEADERS];
     size_t nheaders;
-    char *body;          /* NUL-terminated; NULL when empty */
+    char *body; /* NUL-terminated; NULL when empty */
     size_t body_len;
     size_t body_cap;
-    int keep_alive;      /* the client allows another request on this connection */
-    int upgrade;         /* Connection: upgrade was requested */
+    int keep_alive; /* the client allows another request on this connection */
+    int upgrade;    /* Connection: upgrade was requested */
 } hr_request_t;
 
 typedef struct hr_reqparser_s {

@@ -65,11 +65,17 @@ int hr_route(enum hr_method method, const char *path, size_t len, hr_route_match
 enum hr_method hr_method_from_http(int http_method)
 {
     switch (http_method) {
-    case HTTP_GET: return HR_GET;
-    case HTTP_HEAD: return HR_HEAD;
-    case HTTP_POST: return HR_POST;
-    case HTTP_DELETE: return HR_DELETE;
-    case HTTP_OPTIONS: return HR_OPTIONS;
-    default: return 0;
+    case HTTP_GET:
+        return HR_GET;
+    case HTTP_HEAD:
+        return HR_HEAD;
+    case HTTP_POST:
+        return HR_POST;
+    case HTTP_DELETE:
+        return HR_DELETE;
+    case HTTP_OPTIONS:
+        return HR_OPTIONS;
+    default:
+        return 0;
     }
 }

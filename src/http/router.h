@@ -8,13 +8,13 @@
 enum hr_method { HR_GET = 1, HR_HEAD = 2, HR_POST = 4, HR_DELETE = 8, HR_OPTIONS = 16 };
 
 enum hr_route_id {
-    HR_ROUTE_HEALTH,         /* GET /healthz */
-    HR_ROUTE_STATS,          /* GET /v1/stats */
-    HR_ROUTE_PUBLISH,        /* POST /v1/topics/{topic} */
-    HR_ROUTE_PUBLISH_MANY,   /* POST /v1/publish?topic=a&topic=b */
-    HR_ROUTE_TOPIC_EVENTS,   /* GET /v1/topics/{topic}/events (SSE) */
-    HR_ROUTE_EVENTS,         /* GET /v1/events?topic=a&topic=b (SSE) */
-    HR_ROUTE_TOPIC_MESSAGES, /* GET /v1/topics/{topic}/messages */
+    HR_ROUTE_HEALTH,            /* GET /healthz */
+    HR_ROUTE_STATS,             /* GET /v1/stats */
+    HR_ROUTE_PUBLISH,           /* POST /v1/topics/{topic} */
+    HR_ROUTE_PUBLISH_MANY,      /* POST /v1/publish?topic=a&topic=b */
+    HR_ROUTE_TOPIC_EVENTS,      /* GET /v1/topics/{topic}/events (SSE) */
+    HR_ROUTE_EVENTS,            /* GET /v1/events?topic=a&topic=b (SSE) */
+    HR_ROUTE_TOPIC_MESSAGES,    /* GET /v1/topics/{topic}/messages */
     HR_ROUTE_TOPIC_SUBSCRIBERS, /* DELETE /v1/topics/{topic}/subscribers */
 };
 

@@ -14,11 +14,11 @@
 #include "transport/sse_encode.h"
 
 typedef struct sse_sub_s {
-    hr_sub_t sub;              /* broker membership */
-    hr_stream_t *stream;       /* where frames go */
-    hr_worker_t *worker;       /* owner thread */
-    uint64_t last_write_ms;    /* loop time of the last frame, to skip needless heartbeats */
-    int ended;                 /* end requested */
+    hr_sub_t sub;           /* broker membership */
+    hr_stream_t *stream;    /* where frames go */
+    hr_worker_t *worker;    /* owner thread */
+    uint64_t last_write_ms; /* loop time of the last frame, to skip needless heartbeats */
+    int ended;              /* end requested */
 } sse_sub_t;
 
 extern const hr_transport_t hr_sse_transport;
@@ -31,8 +31,8 @@ static hr_encoded_t *encode_sse(const hr_msg_t *msg)
     size_t size = hr_sse_frame_size(id_len, event_len, msg->retry_ms, msg->data, msg->data_len);
     hr_encoded_t *enc = malloc(sizeof *enc + size);
     if (!enc) return NULL;
-    enc->len = hr_sse_frame(enc->bytes, id, id_len, msg->event, event_len, msg->retry_ms,
-                            msg->data, msg->data_len);
+    enc->len = hr_sse_frame(enc->bytes, id, id_len, msg->event, event_len, msg->retry_ms, msg->data,
+                            msg->data_len);
     return enc;
 }
 
@@ -111,7 +111,8 @@ static int write_preamble(sse_sub_t *sse, const hr_replay_t *replay, uint64_t si
                       replay->gaps[i].topic, (unsigned long long)since,
                       (unsigned long long)replay->gaps[i].floor_id);
     }
-    int rc = hr_buf_failed(&out) ? -1 : sse->stream->ops->write(sse->stream, out.data, out.len, NULL);
+    int rc =
+        hr_buf_failed(&out) ? -1 : sse->stream->ops->write(sse->stream, out.data, out.len, NULL);
     hr_buf_free(&out);
     return rc;
 }
@@ -150,8 +151,8 @@ void hr_handle_sse(hr_exchange_t *ex)
     sse->sub.vt = &hr_sse_transport;
     sse->sub.owner = sse;
     sse->sub.worker = ex->worker->id;
-    if (hr_broker_subscribe(ex->worker->broker, &sse->sub, names, lens, n,
-                            resuming ? &since : NULL, &replay) != 0) {
+    if (hr_broker_subscribe(ex->worker->broker, &sse->sub, names, lens, n, resuming ? &since : NULL,
+                            &replay) != 0) {
         hr_respond_error(ex, 503, "out of memory");
         goto fail;
     }

@@ -20,7 +20,8 @@ static size_t count_lines(const char *data, size_t len)
 static size_t digits(uint32_t value)
 {
     size_t n = 1;
-    while (value >= 10) value /= 10, n++;
+    while (value >= 10)
+        value /= 10, n++;
     return n;
 }
 
@@ -43,8 +44,8 @@ static char *put(char *out, const char *bytes, size_t len)
     return out + len;
 }
 
-size_t hr_sse_frame(char *out, const char *id, size_t id_len, const char *event,
-                    size_t event_len, uint32_t retry_ms, const char *data, size_t data_len)
+size_t hr_sse_frame(char *out, const char *id, size_t id_len, const char *event, size_t event_len,
+                    uint32_t retry_ms, const char *data, size_t data_len)
 {
     char *start = out;
     if (id_len) {

@@ -14,7 +14,7 @@ size_t hr_sse_frame_size(size_t id_len, size_t event_len, uint32_t retry_ms, con
                          size_t data_len);
 
 /* Writes the frame into `out` (hr_sse_frame_size bytes); returns bytes written. */
-size_t hr_sse_frame(char *out, const char *id, size_t id_len, const char *event,
-                    size_t event_len, uint32_t retry_ms, const char *data, size_t data_len);
+size_t hr_sse_frame(char *out, const char *id, size_t id_len, const char *event, size_t event_len,
+                    uint32_t retry_ms, const char *data, size_t data_len);
 
 #endif

@@ -28,8 +28,18 @@ static void ids_parse_strictly(void **state)
     assert_int_equal(id, 1795580109133496ull);
     assert_int_equal(parse_id("9223372036854775807", &id), 0);
     assert_int_equal(id, 9223372036854775807ull);
-    const char *bad[] = {"", "-1", "+1", " 1", "1 ", "01", "1e3", "0x10", "abc",
-                         "9223372036854775808", "18446744073709551616", "99999999999999999999"};
+    const char *bad[] = {"",
+                         "-1",
+                         "+1",
+                         " 1",
+                         "1 ",
+                         "01",
+                         "1e3",
+                         "0x10",
+                         "abc",
+                         "9223372036854775808",
+                         "18446744073709551616",
+                         "99999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(parse_id(bad[i], &id), -1);
 }

@@ -51,9 +51,15 @@ static void unknown_paths_are_404(void **state)
 {
     (void)state;
     hr_route_match_t m;
-    const char *paths[] = {"/",          "/v1",           "/v1/topics",        "/v1/topics/",
-                           "/healthz/",  "/v1/topics//events", "/v1/topics/a/b/events",
-                           "/v1/statsx", "/v1/topics/a/events/x"};
+    const char *paths[] = {"/",
+                           "/v1",
+                           "/v1/topics",
+                           "/v1/topics/",
+                           "/healthz/",
+                           "/v1/topics//events",
+                           "/v1/topics/a/b/events",
+                           "/v1/statsx",
+                           "/v1/topics/a/events/x"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         assert_int_equal(route(HR_GET, paths[i], &m), 404);
 }
