@@ -27,6 +27,7 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     hr_conn_t *conn = (hr_conn_t *)stream;
     if (nread > 0) {
+        conn->last_read_ms = uv_now(&conn->worker->loop);
         /* While finishing, input is drained and dropped (lingering close). */
         if (!conn->closing && !conn->finishing)
             conn->proto->on_data(conn, buf->base, (size_t)nread);
@@ -95,6 +96,7 @@ int hr_conn_accept(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto
     conn->proto = proto;
     conn->kind = HR_CONN_HTTP;
     conn->id = ++worker->next_conn_id * 1000 + worker->id;
+    conn->last_read_ms = (int64_t)uv_now(&worker->loop);
     hr_list_push(&worker->conns, &conn->link);
     hr_list_init(&conn->dirty_link);
     atomic_fetch_add(&worker->conns_now[HR_CONN_HTTP], 1);
@@ -262,17 +264,26 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
 void hr_conn_sweep(hr_worker_t *worker)
 {
     int64_t now = (int64_t)uv_now(&worker->loop);
+    int64_t idle_ms = worker->config->idle_timeout_ms;
     hr_list_t *head = &worker->conns;
     for (hr_list_t *it = head->next, *next; it != head; it = next) {
         next = it->next;
         hr_conn_t *conn = hr_container_of(it, hr_conn_t, link);
-        if (conn->linger_until_ms && now >= conn->linger_until_ms) hr_conn_close(conn);
+        if (conn->linger_until_ms && now >= conn->linger_until_ms) {
+            hr_conn_close(conn);
+        } else if (conn->kind == HR_CONN_HTTP && !conn->finishing &&
+                   now - conn->last_read_ms >= idle_ms) {
+            hr_debug("conn.idle_timeout", "conn=%llu peer=%s", (unsigned long long)conn->id,
+                     conn->peer);
+            hr_conn_close(conn);
+        }
     }
 }
 
 void hr_conn_finish(hr_conn_t *conn)
 {
     if (conn->closing || conn->finishing) return;
+    if (conn->cork_len && flush_corked(conn) != 0) return; /* frames gathered go out first */
     conn->finishing = 1;
     uv_shutdown_t *req = malloc(sizeof *req);
     if (!req) {

@@ -35,6 +35,7 @@ struct hr_conn_s {
     int closing;                  /* close started; writes are refused */
     int finishing;                /* flush then close */
     int64_t linger_until_ms;      /* loop time to give up waiting for the client's FIN */
+    int64_t last_read_ms;         /* loop time of the last bytes read, for the idle timeout */
     char peer[64];                /* "ip:port", for logs */
     hr_list_t dirty_link;         /* in worker->dirty while cork_len > 0 */
     size_t cork_len;              /* frames gathered while the worker is corked */
@@ -58,7 +59,8 @@ void hr_conn_close(hr_conn_t *conn);
 
 #define HR_LINGER_MS 2000
 
-/* Closes connections whose linger ran out; called once a second by the worker. */
+/* Closes connections whose linger ran out and plain HTTP connections idle for longer than
+ * idle_timeout_ms; called once a second by the worker. */
 void hr_conn_sweep(hr_worker_t *worker);
 
 void hr_conn_set_kind(hr_conn_t *conn, enum hr_conn_kind kind);

@@ -167,7 +167,11 @@ void hr_handle_sse(hr_exchange_t *ex)
     hr_worker_add_sub(ex->worker, &sse->sub);
     hr_conn_set_kind(ex->conn, HR_CONN_SSE);
     sse->last_write_ms = uv_now(&ex->worker->loop);
-    if (write_preamble(sse, &replay, since) == 0) replay_history(sse, &replay);
+    if (write_preamble(sse, &replay, since) == 0) {
+        ex->worker->corked = 1; /* the replay goes out in as few writev calls as it can */
+        replay_history(sse, &replay);
+        hr_conn_uncork(ex->worker);
+    }
     hr_debug("sse.open", "conn=%llu topics=%zu resume=%d replayed=%zu gaps=%zu",
              (unsigned long long)ex->conn->id, n, resuming, replay.count, replay.ngaps);
     hr_replay_free(&replay);

@@ -12,7 +12,7 @@ test('--help lists every option with its environment variable and default', () =
   const out = spawnSync(BIN, ['--help'], { encoding: 'utf8' });
   assert.equal(out.status, 0);
   for (const flag of ['listen', 'workers', 'history-size', 'history-ttl', 'heartbeat', 'sse-retry',
-    'max-body', 'max-header', 'max-outbound', 'max-topics', 'shutdown-grace', 'cors-origins', 'log-level']) {
+    'max-body', 'max-header', 'max-outbound', 'max-topics', 'shutdown-grace', 'idle-timeout', 'cors-origins', 'log-level']) {
     assert.match(out.stdout, new RegExp(`--${flag}`), flag);
     assert.match(out.stdout, new RegExp(`HERALD_${flag.toUpperCase().replaceAll('-', '_')}`), flag);
   }

@@ -1,13 +1,9 @@
 // SSE with a real client (the `eventsource` package): event names, multi-line data, UTF-8,
 // resume with Last-Event-ID after a server-side disconnect, multi-topic streams, gap notice.
-import { test, before, after } from 'node:test';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventSource } from 'eventsource';
 import { startHerald, publish, waitFor, sleep } from './lib/herald.mjs';
-
-let herald;
-before(async () => { herald = await startHerald(['--workers', '2', '--sse-retry', '200', '--history-size', '50']); });
-after(async () => { await herald.stop(); });
 
 function collect(es, events) {
   const got = [];
@@ -19,6 +15,11 @@ async function opened(es) {
   await new Promise((resolve, reject) => { es.onopen = resolve; es.onerror = (e) => reject(new Error(`EventSource error ${e.message ?? ''}`)); });
   es.onerror = null;
 }
+
+for (const workers of [1, 2]) describe(`--workers ${workers}`, () => {
+let herald;
+before(async () => { herald = await startHerald(['--workers', String(workers), '--sse-retry', '200', '--history-size', '50']); });
+after(async () => { await herald.stop(); });
 
 test('custom event names, multi-line data and UTF-8 arrive intact', async () => {
   const es = new EventSource(`${herald.url}/v1/topics/t1/events`);
@@ -130,4 +131,5 @@ test('bad Last-Event-ID and bad topics are rejected with 400', async () => {
   assert.equal(res.status, 400);
   res = await fetch(`${herald.url}/v1/events`);
   assert.equal(res.status, 400);
+});
 });

@@ -7,7 +7,7 @@ import { EventSource } from 'eventsource';
 import { startHerald, publish, rawExchange, waitFor, stats } from './lib/herald.mjs';
 
 let herald;
-before(async () => { herald = await startHerald(['--workers', '2', '--heartbeat', '200', '--max-outbound', '65536']); });
+before(async () => { herald = await startHerald(['--workers', '2', '--heartbeat', '200', '--max-outbound', '65536', '--idle-timeout', '1000']); });
 after(async () => { await herald.stop(); });
 
 test('idle streams get a comment heartbeat', async () => {
@@ -40,4 +40,14 @@ test('a subscriber that never reads is cut at the outbound limit; others get eve
   stalled.resume();
   await waitFor(() => stalledClosed, { what: 'stalled connection closed' });
   assert.ok(got.every((len) => len === chunk.length));
+});
+
+test('an idle keep-alive connection is closed after --idle-timeout; an SSE stream is not', async () => {
+  const started = Date.now();
+  const idle = await rawExchange(herald.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', { ms: 5000 });
+  assert.ok(idle.closed, 'idle connection closed by herald');
+  assert.ok(Date.now() - started < 4500);
+  assert.match(idle.text, /^HTTP\/1\.1 200 /);
+  const stream = await rawExchange(herald.port, 'GET /v1/topics/long/events HTTP/1.1\r\n\r\n', { ms: 2500 });
+  assert.equal(stream.closed, false, 'stream still open after 2.5 s');
 });

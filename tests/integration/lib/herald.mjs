@@ -62,10 +62,11 @@ export function rawExchange(port, payload, { ms = 3000, chunks } = {}) {
     const sock = net.connect(port, '127.0.0.1');
     let out = Buffer.alloc(0);
     let closed = false;
-    const timer = setTimeout(() => { sock.destroy(); resolve({ text: out.toString('latin1'), closed }); }, ms);
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; sock.destroy(); resolve({ text: out.toString('latin1'), closed }); }, ms);
     sock.on('data', (d) => { out = Buffer.concat([out, d]); });
     sock.on('end', () => { closed = true; });
-    sock.on('close', () => { clearTimeout(timer); resolve({ text: out.toString('latin1'), closed: true }); });
+    sock.on('close', () => { clearTimeout(timer); if (!timedOut) resolve({ text: out.toString('latin1'), closed: true }); });
     sock.on('error', (err) => { if (err.code === 'ECONNRESET') return; clearTimeout(timer); reject(err); });
     sock.on('connect', async () => {
       if (!chunks) { sock.write(payload); return; }
