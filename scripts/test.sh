@@ -12,20 +12,26 @@ trap 'rm -f "$log"' EXIT
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
+# tally NAME RC PASS_SED FAIL_SED: adds the counts found in $log; a non-zero exit with no
+# failure counted (a sanitizer abort, a crash) counts as one failure.
+tally() {
+  local name=$1 rc=$2 p f
+  cat "$log"
+  p=$(sed -n "$3" "$log" | tail -1)
+  f=$(sed -n "$4" "$log" | tail -1)
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0}))
+  if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then
+    echo "test.sh: $name exited $rc without reporting a failure"
+    failed=$((failed + 1))
+  fi
+}
+
 if [ "$what" = all ] || [ "$what" = unit ]; then
   for bin in build/asan/tests/test_*; do
     [ -x "$bin" ] || continue
     "$bin" >"$log" 2>&1
-    rc=$?
-    cat "$log"
-    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
-    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
-    passed=$((passed + ${p:-0}))
-    failed=$((failed + ${f:-0}))
-    if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then
-      echo "test.sh: $bin exited $rc without reporting a failure (sanitizer?)"
-      failed=$((failed + 1))
-    fi
+    tally "$bin" $? 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p'
   done
 fi
 
@@ -33,16 +39,7 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
   export HERALD_BIN=${HERALD_BIN:-$PWD/build/asan/herald}
   (cd tests/integration && node --test --test-concurrency=1 --test-reporter=spec \
      --test-timeout=180000 ./*.test.mjs) >"$log" 2>&1
-  rc=$?
-  cat "$log"
-  p=$(sed -n 's/^ℹ pass \([0-9]*\)/\1/p' "$log" | tail -1)
-  f=$(sed -n 's/^ℹ fail \([0-9]*\)/\1/p' "$log" | tail -1)
-  passed=$((passed + ${p:-0}))
-  failed=$((failed + ${f:-0}))
-  if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then
-    echo "test.sh: integration suite exited $rc without reporting a failure"
-    failed=$((failed + 1))
-  fi
+  tally "integration suite" $? 's/^ℹ pass \([0-9]*\)/\1/p' 's/^ℹ fail \([0-9]*\)/\1/p'
 fi
 
 echo

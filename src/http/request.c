@@ -1,5 +1,6 @@
 /* Request reading on http_parser. The parser hands us tokens in pieces; we copy them into one
  * growing text buffer, each token NUL-terminated, and keep offsets (the buffer may move). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -68,6 +69,20 @@ static int on_message_begin(http_parser *parser)
     return 0;
 }
 
+/* Makes *buf hold at least `need` bytes, doubling from `first`, never above `most`. */
+static int reserve(char **buf, size_t *cap, size_t need, size_t first, size_t most)
+{
+    if (need <= *cap) return 0;
+    size_t grown = *cap ? *cap : first;
+    while (grown < need) grown *= 2;
+    if (grown > most) grown = most;
+    char *bigger = realloc(*buf, grown);
+    if (!bigger) return -1;
+    *buf = bigger;
+    *cap = grown;
+    return 0;
+}
+
 /* Appends `len` bytes to the request text, counting them against the header limit. */
 static int append_text(hr_reqparser_t *rp, const char *at, size_t len)
 {
@@ -75,15 +90,8 @@ static int append_text(hr_reqparser_t *rp, const char *at, size_t len)
     rp->header_bytes += len;
     if (rp->header_bytes > rp->max_header_bytes)
         return fail(rp, 431, "request header section too large");
-    if (req->text_len + len + 1 > req->text_cap) {
-        size_t cap = req->text_cap ? req->text_cap : 512;
-        while (cap < req->text_len + len + 1)
-            cap *= 2;
-        char *text = realloc(req->text, cap);
-        if (!text) return fail(rp, 503, "out of memory");
-        req->text = text;
-        req->text_cap = cap;
-    }
+    if (reserve(&req->text, &req->text_cap, req->text_len + len + 1, 512, SIZE_MAX) != 0)
+        return fail(rp, 503, "out of memory");
     memcpy(req->text + req->text_len, at, len);
     req->text_len += len;
     req->text[req->text_len] = '\0';
@@ -179,16 +187,9 @@ static int on_body(http_parser *parser, const char *at, size_t len)
     hr_reqparser_t *rp = parser->data;
     hr_request_t *req = rp->req;
     if (req->body_len + len > rp->max_body_bytes) return fail(rp, 413, "request body too large");
-    if (req->body_len + len + 1 > req->body_cap) {
-        size_t cap = req->body_cap ? req->body_cap : 1024;
-        while (cap < req->body_len + len + 1)
-            cap *= 2;
-        if (cap > rp->max_body_bytes + 1) cap = rp->max_body_bytes + 1;
-        char *body = realloc(req->body, cap);
-        if (!body) return fail(rp, 503, "out of memory");
-        req->body = body;
-        req->body_cap = cap;
-    }
+    if (reserve(&req->body, &req->body_cap, req->body_len + len + 1, 1024,
+                rp->max_body_bytes + 1) != 0)
+        return fail(rp, 503, "out of memory");
     memcpy(req->body + req->body_len, at, len);
     req->body_len += len;
     req->body[req->body_len] = '\0';
