@@ -4,7 +4,7 @@
 set -euo pipefail
 mode=${1:-build}
 
-build_pkgs=(gcc make pkg-config libuv1-dev libjansson-dev libhttp-parser-dev)
+build_pkgs=(gcc make pkg-config libuv1-dev libjansson-dev libhttp-parser-dev libssl-dev zlib1g-dev)
 test_pkgs=(libcmocka-dev chromium redis-server curl)
 
 want=("${build_pkgs[@]}")
