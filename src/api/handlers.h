@@ -10,6 +10,7 @@ void hr_handle_publish(hr_exchange_t *ex);
 void hr_handle_messages(hr_exchange_t *ex);
 void hr_handle_kick(hr_exchange_t *ex);
 void hr_handle_sse(hr_exchange_t *ex); /* transport/sse.c */
+void hr_handle_ws(hr_exchange_t *ex);  /* transport/ws.c */
 
 /* Collects topic names for a route: the path's {topic} or every ?topic= (at least one, at most
  * max_topics_per_sub, each valid). Answers 400 itself and returns -1 when they are not. */

@@ -9,7 +9,7 @@ json_t *hr_msg_to_json(const hr_msg_t *msg)
                             "time", (json_int_t)msg->time_ms);
     if (!obj) return NULL;
     if (msg->event[0]) json_object_set_new(obj, "event", json_string(msg->event));
-    json_t *data = json_stringn(msg->data, msg->data_len); /* NULL unless valid UTF-8 */
+    json_t *data = msg->binary ? NULL : json_stringn(msg->data, msg->data_len);
     if (data) {
         json_object_set_new(obj, "data", data);
         return obj;

@@ -1,5 +1,5 @@
-/* A message as JSON: {"id","topic","event","data","time"}. Data that is not valid UTF-8 is
- * binary and travels as "data_b64" (standard base64) instead of "data". */
+/* A message as JSON: {"id","topic","event","data","time"}. A binary message (published as
+ * binary, or data that is not valid UTF-8) carries "data_b64" (standard base64) instead. */
 #ifndef HR_MSG_JSON_H
 #define HR_MSG_JSON_H
 

@@ -51,7 +51,7 @@ static json_t *publish_all(hr_exchange_t *ex, const hr_pub_body_t *body, const c
     json_t *published = json_array();
     for (size_t i = 0; i < n; i++) {
         hr_publish_t pub = {names[i],   lens[i],        body->event,    body->event_len,
-                            body->data, body->data_len, body->retry_ms, body->want_id};
+                            body->data, body->data_len, body->retry_ms, body->want_id, 0};
         uint64_t id = 0;
         int rc = hr_broker_publish(ex->worker->broker, &pub, &id);
         if (rc == HR_ECONFLICT) {

@@ -48,7 +48,14 @@ int hr_pub_body_parse_json(const char *body, size_t len, hr_pub_body_t *out, cha
                  jerr.text);
         return -1;
     }
+    int rc = hr_pub_body_from_json(root, out, err, err_size);
     out->json = root;
+    return rc;
+}
+
+int hr_pub_body_from_json(json_t *root, hr_pub_body_t *out, char *err, size_t err_size)
+{
+    memset(out, 0, sizeof *out);
     if (!json_is_object(root)) return fail(err, err_size, "JSON body must be an object");
 
     json_t *event = json_object_get(root, "event");

@@ -27,6 +27,8 @@ int hr_event_name_valid(const char *name, size_t len);
  * carried as its compact serialisation. Returns 0, or -1 with a message in `err`. */
 int hr_pub_body_parse_json(const char *body, size_t len, hr_pub_body_t *out, char *err,
                            size_t err_size);
+/* The same from an already parsed object (borrowed; `out->json` stays NULL). */
+int hr_pub_body_from_json(json_t *root, hr_pub_body_t *out, char *err, size_t err_size);
 void hr_pub_body_free(hr_pub_body_t *body);
 
 #endif

@@ -23,11 +23,15 @@ void hr_handle_stats(hr_exchange_t *ex)
         hr_worker_t *worker = &server->workers[w];
         size_t http = atomic_load(&worker->conns_now[HR_CONN_HTTP]);
         size_t sse = atomic_load(&worker->conns_now[HR_CONN_SSE]);
+        size_t ws = atomic_load(&worker->conns_now[HR_CONN_WS]);
         conns[HR_CONN_HTTP] += http;
         conns[HR_CONN_SSE] += sse;
+        conns[HR_CONN_WS] += ws;
         bytes_out += atomic_load(&worker->bytes_out);
-        json_array_append_new(workers, json_pack("{s:i, s:I, s:I}", "id", (int)w, "http",
-                                                 (json_int_t)http, "sse", (json_int_t)sse));
+        json_array_append_new(workers,
+                              json_pack("{s:i, s:I, s:I, s:I}", "id", (int)w, "http",
+                                        (json_int_t)http, "sse", (json_int_t)sse, "ws",
+                                        (json_int_t)ws));
     }
     hr_broker_stats_t stats;
     hr_broker_stats(server->broker, &stats);
@@ -35,8 +39,9 @@ void hr_handle_stats(hr_exchange_t *ex)
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t uptime_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - server->started_ms;
     json_t *body = json_pack(
-        "{s:{s:I, s:I}, s:I, s:I, s:{s:I, s:I}, s:I, s:I, s:I, s:o}", "connections", "http",
-        (json_int_t)conns[HR_CONN_HTTP], "sse", (json_int_t)conns[HR_CONN_SSE], "topics",
+        "{s:{s:I, s:I, s:I}, s:I, s:I, s:{s:I, s:I}, s:I, s:I, s:I, s:o}", "connections", "http",
+        (json_int_t)conns[HR_CONN_HTTP], "sse", (json_int_t)conns[HR_CONN_SSE], "ws",
+        (json_int_t)conns[HR_CONN_WS], "topics",
         (json_int_t)stats.topics, "subscriptions", (json_int_t)stats.subscriptions, "messages",
         "in", (json_int_t)stats.messages_in, "out", (json_int_t)stats.deliveries, "last_id",
         (json_int_t)stats.last_id, "bytes_out", (json_int_t)bytes_out, "uptime_ms",

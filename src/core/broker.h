@@ -36,6 +36,7 @@ typedef struct hr_publish_s {
     size_t data_len;
     uint32_t retry_ms; /* 0 = none */
     uint64_t want_id;  /* 0 = assign the next id; else must exceed every id so far */
+    int binary;        /* sent as binary (e.g. a WebSocket binary frame) */
 } hr_publish_t;
 
 typedef struct hr_gap_s {

@@ -24,6 +24,9 @@ typedef struct hr_config_s {
     size_t max_topics_per_sub; /* topics in one subscribe */
     int64_t shutdown_grace_ms; /* time given to flush on SIGTERM before closing */
     int64_t idle_timeout_ms;   /* a non-streaming connection with no input this long is closed */
+    size_t ws_max_message_bytes; /* WebSocket message limit (after decompression) */
+    unsigned ws_deflate;         /* accept permessage-deflate */
+    size_t ws_deflate_min_bytes; /* smaller messages are sent uncompressed */
     char cors_origins[HR_MAX_CORS_ORIGINS][256]; /* allowed Origins; "*" allows any */
     size_t ncors_origins;
     enum hr_log_level log_level;

@@ -69,6 +69,12 @@ void hr_conn_set_kind(hr_conn_t *conn, enum hr_conn_kind kind)
     conn->kind = kind;
 }
 
+void hr_conn_upgrade(hr_conn_t *conn, const hr_conn_proto_t *proto, void *state)
+{
+    conn->proto = proto;
+    conn->proto_state = state;
+}
+
 static void format_peer(hr_conn_t *conn)
 {
     struct sockaddr_storage addr;

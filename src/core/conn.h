@@ -65,4 +65,8 @@ void hr_conn_sweep(hr_worker_t *worker);
 
 void hr_conn_set_kind(hr_conn_t *conn, enum hr_conn_kind kind);
 
+/* Switches the protocol spoken on the connection (after a 101 answer). The old protocol frees
+ * its own state; `state` becomes proto_state. */
+void hr_conn_upgrade(hr_conn_t *conn, const hr_conn_proto_t *proto, void *state);
+
 #endif

@@ -2,9 +2,10 @@
 #include <string.h>
 
 #include "core/msg.h"
+#include "core/utf8.h"
 
 hr_msg_t *hr_msg_new(const char *event, size_t event_len, const char *data, size_t data_len,
-                     uint32_t retry_ms)
+                     uint32_t retry_ms, int binary)
 {
     hr_msg_t *msg = malloc(sizeof *msg + event_len + 1 + data_len + 1);
     if (!msg) return NULL;
@@ -21,6 +22,7 @@ hr_msg_t *hr_msg_new(const char *event, size_t event_len, const char *data, size
     msg->data[data_len] = '\0';
     msg->data_len = data_len;
     msg->retry_ms = retry_ms;
+    msg->binary = binary || !hr_utf8_valid((const uint8_t *)data, data_len);
     for (int i = 0; i < HR_ENC_MAX; i++)
         atomic_init(&msg->encoded[i], NULL);
     return msg;

@@ -11,7 +11,13 @@
 
 typedef struct hr_topic_s hr_topic_t;
 
-enum hr_encoding_kind { HR_ENC_SSE, HR_ENC_JSON, HR_ENC_MAX };
+enum hr_encoding_kind {
+    HR_ENC_SSE,             /* SSE event frame */
+    HR_ENC_WS_TEXT,         /* WebSocket text frame: herald.v1 JSON message */
+    HR_ENC_WS_TEXT_DEFLATE, /* the same, compressed (permessage-deflate, no context) */
+    HR_ENC_WS_BINARY,       /* WebSocket binary frame with the herald.v1 binary header */
+    HR_ENC_MAX
+};
 
 typedef struct hr_encoded_s {
     size_t len;   /* bytes in `bytes` */
@@ -28,12 +34,14 @@ typedef struct hr_msg_s {
     char *data;                                  /* payload bytes, NUL-terminated for safety */
     size_t data_len;                             /* bytes in data */
     uint32_t retry_ms;                           /* SSE retry hint; 0 means none */
+    int binary;                                   /* data is not UTF-8 text (or was sent as binary) */
     _Atomic(hr_encoded_t *) encoded[HR_ENC_MAX]; /* per-transport cache, set once */
 } hr_msg_t;
 
-/* Copies event and data into one allocation. Returns NULL on allocation failure. refs = 1. */
+/* Copies event and data into one allocation. The message is binary when `binary` is set or
+ * the data is not valid UTF-8. Returns NULL on allocation failure. refs = 1. */
 hr_msg_t *hr_msg_new(const char *event, size_t event_len, const char *data, size_t data_len,
-                     uint32_t retry_ms);
+                     uint32_t retry_ms, int binary);
 
 static inline hr_msg_t *hr_msg_ref(hr_msg_t *msg)
 {

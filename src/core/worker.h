@@ -13,7 +13,7 @@
 
 typedef struct hr_server_s hr_server_t;
 
-enum hr_conn_kind { HR_CONN_HTTP, HR_CONN_SSE, HR_CONN_KINDS };
+enum hr_conn_kind { HR_CONN_HTTP, HR_CONN_SSE, HR_CONN_WS, HR_CONN_KINDS };
 
 typedef struct hr_worker_s {
     unsigned id;               /* 0..workers-1 */

@@ -8,12 +8,19 @@
 
 typedef void (*handler_fn)(hr_exchange_t *ex);
 
+/* clang-format off */
 static const handler_fn handlers[] = {
-    [HR_ROUTE_HEALTH] = hr_handle_health,           [HR_ROUTE_STATS] = hr_handle_stats,
-    [HR_ROUTE_PUBLISH] = hr_handle_publish,         [HR_ROUTE_PUBLISH_MANY] = hr_handle_publish,
-    [HR_ROUTE_TOPIC_EVENTS] = hr_handle_sse,        [HR_ROUTE_EVENTS] = hr_handle_sse,
-    [HR_ROUTE_TOPIC_MESSAGES] = hr_handle_messages, [HR_ROUTE_TOPIC_SUBSCRIBERS] = hr_handle_kick,
+    [HR_ROUTE_HEALTH] = hr_handle_health,
+    [HR_ROUTE_STATS] = hr_handle_stats,
+    [HR_ROUTE_PUBLISH] = hr_handle_publish,
+    [HR_ROUTE_PUBLISH_MANY] = hr_handle_publish,
+    [HR_ROUTE_TOPIC_EVENTS] = hr_handle_sse,
+    [HR_ROUTE_EVENTS] = hr_handle_sse,
+    [HR_ROUTE_TOPIC_MESSAGES] = hr_handle_messages,
+    [HR_ROUTE_TOPIC_SUBSCRIBERS] = hr_handle_kick,
+    [HR_ROUTE_WS] = hr_handle_ws,
 };
+/* clang-format on */
 
 static void answer_preflight(hr_exchange_t *ex)
 {

@@ -196,11 +196,19 @@ static void h1_on_data(hr_conn_t *conn, const char *data, size_t len)
         }
         if (result == HR_PARSE_MORE) return;
         hr_request_t *req = hr_reqparser_take(&h1->parser);
+        int upgrade = req->upgrade;
         hr_api_dispatch(conn, req);
         hr_request_free(req);
-        if (h1->parser.parser.upgrade) {
-            /* herald speaks no upgraded protocol on this path yet: the answer was final. */
-            hr_conn_finish(conn);
+        if (conn->proto != &hr_h1_proto) {
+            /* Upgraded (WebSocket): the new protocol owns the connection and the bytes that
+             * followed the request. */
+            hr_reqparser_reset(&h1->parser);
+            free(h1);
+            if (len && !conn->closing) conn->proto->on_data(conn, data, len);
+            return;
+        }
+        if (upgrade) {
+            hr_conn_finish(conn); /* refused upgrade: the answer was final */
             return;
         }
     }

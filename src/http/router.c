@@ -16,6 +16,7 @@ static const route_t routes[] = {
     {"/v1/stats", HR_GET | HR_HEAD, HR_ROUTE_STATS, "GET, HEAD, OPTIONS"},
     {"/v1/publish", HR_POST, HR_ROUTE_PUBLISH_MANY, "POST, OPTIONS"},
     {"/v1/events", HR_GET, HR_ROUTE_EVENTS, "GET, OPTIONS"},
+    {"/v1/ws", HR_GET, HR_ROUTE_WS, "GET"},
     {"/v1/topics/{topic}", HR_POST, HR_ROUTE_PUBLISH, "POST, OPTIONS"},
     {"/v1/topics/{topic}/events", HR_GET, HR_ROUTE_TOPIC_EVENTS, "GET, OPTIONS"},
     {"/v1/topics/{topic}/messages", HR_GET | HR_HEAD, HR_ROUTE_TOPIC_MESSAGES,

@@ -16,6 +16,7 @@ enum hr_route_id {
     HR_ROUTE_EVENTS,            /* GET /v1/events?topic=a&topic=b (SSE) */
     HR_ROUTE_TOPIC_MESSAGES,    /* GET /v1/topics/{topic}/messages */
     HR_ROUTE_TOPIC_SUBSCRIBERS, /* DELETE /v1/topics/{topic}/subscribers */
+    HR_ROUTE_WS,                /* GET /v1/ws (WebSocket upgrade) */
 };
 
 typedef struct hr_route_match_s {

@@ -8,6 +8,7 @@
 #include "api/handlers.h"
 #include "core/error.h"
 #include "core/id.h"
+#include "core/base64.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/sub.h"
@@ -23,16 +24,28 @@ typedef struct sse_sub_s {
 
 extern const hr_transport_t hr_sse_transport;
 
+/* SSE carries text only: a binary message's data goes as "b64:" + standard base64. */
 static hr_encoded_t *encode_sse(const hr_msg_t *msg)
 {
     char id[HR_ID_STR_MAX];
     size_t id_len = hr_id_format(msg->id, id);
     size_t event_len = strlen(msg->event);
-    size_t size = hr_sse_frame_size(id_len, event_len, msg->retry_ms, msg->data, msg->data_len);
+    const char *data = msg->data;
+    size_t data_len = msg->data_len;
+    char *b64 = NULL;
+    if (msg->binary) {
+        b64 = malloc(4 + HR_BASE64_LEN(msg->data_len) + 1);
+        if (!b64) return NULL;
+        memcpy(b64, "b64:", 4);
+        data_len = 4 + hr_base64_encode((const unsigned char *)msg->data, msg->data_len, b64 + 4);
+        data = b64;
+    }
+    size_t size = hr_sse_frame_size(id_len, event_len, msg->retry_ms, data, data_len);
     hr_encoded_t *enc = malloc(sizeof *enc + size);
-    if (!enc) return NULL;
-    enc->len = hr_sse_frame(enc->bytes, id, id_len, msg->event, event_len, msg->retry_ms, msg->data,
-                            msg->data_len);
+    if (enc)
+        enc->len = hr_sse_frame(enc->bytes, id, id_len, msg->event, event_len, msg->retry_ms,
+                                data, data_len);
+    free(b64);
     return enc;
 }
 

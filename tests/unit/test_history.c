@@ -11,7 +11,7 @@
 
 static hr_msg_t *msg_with(uint64_t id, int64_t time_ms)
 {
-    hr_msg_t *msg = hr_msg_new("", 0, "x", 1, 0);
+    hr_msg_t *msg = hr_msg_new("", 0, "x", 1, 0, 0);
     msg->id = id;
     msg->time_ms = time_ms;
     return msg;

@@ -1,0 +1,45 @@
+/* WebSocket connection state shared by ws.c (RFC 6455 framing, handshake, keep-alive) and
+ * ws_proto.c (the herald.v1 protocol: subscribe, publish, deliveries). */
+#ifndef HR_WS_H
+#define HR_WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/conn.h"
+#include "core/sub.h"
+#include "core/utf8.h"
+#include "transport/ws_deflate.h"
+
+#define HR_WS_SUBPROTOCOL "herald.v1"
+
+typedef struct hr_ws_s {
+    hr_conn_t *conn;
+    hr_worker_t *worker;
+    hr_sub_t ctl;   /* in worker->subs: pings and shutdown for the connection */
+    hr_list_t subs; /* ws_sub_t, one per subscribed topic */
+    size_t nsubs;
+    hr_ws_deflate_t deflate; /* negotiated permessage-deflate */
+    uint8_t *in;             /* bytes of an incomplete frame */
+    size_t in_len, in_cap;
+    size_t want;        /* bytes the pending frame needs in all */
+    int msg_opcode;     /* text or binary while a fragmented message is open, else 0 */
+    int msg_compressed; /* the open message has RSV1 */
+    uint8_t *msg;       /* fragments so far */
+    size_t msg_len, msg_cap;
+    size_t msg_frames; /* fragments so far */
+    hr_utf8_t utf8;    /* validation state across text fragments */
+    int close_sent;    /* our close frame is out; data frames are ignored */
+    int awaiting_pong; /* a ping is unanswered */
+} hr_ws_t;
+
+/* Sends one unfragmented frame (payload copied). */
+int hr_ws_send(hr_ws_t *ws, int opcode, const void *payload, size_t len);
+
+/* herald.v1, in ws_proto.c. */
+void hr_ws_proto_text(hr_ws_t *ws, const char *text, size_t len);
+void hr_ws_proto_binary(hr_ws_t *ws, const uint8_t *data, size_t len);
+/* Leaves every topic; called when the connection closes. */
+void hr_ws_proto_release(hr_ws_t *ws);
+
+#endif

@@ -1,0 +1,468 @@
+/* herald.v1, the JSON protocol spoken in WebSocket text frames (docs/API.md):
+ *   client: subscribe / unsubscribe / publish / ping, each with an optional "req" echoed back;
+ *   server: message / ack / error / gap / unsubscribed / pong.
+ * Binary frames carry binary messages with a small header, both ways. Delivered frames are
+ * cached on the message, so a broadcast is framed (and compressed) once for all subscribers. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/msg_json.h"
+#include "api/publish_body.h"
+#include "core/broker.h"
+#include "core/error.h"
+#include "core/id.h"
+#include "core/log.h"
+#include "transport/ws.h"
+#include "transport/ws_frame.h"
+
+#define BINARY_VERSION 1
+
+typedef struct ws_sub_s {
+    hr_sub_t sub;   /* broker membership for one topic */
+    hr_ws_t *ws;    /* owner */
+    hr_list_t link; /* in ws->subs */
+} ws_sub_t;
+
+/* ---- frames for delivered messages ------------------------------------------------------- */
+
+static char *message_text(const hr_msg_t *msg, size_t *len)
+{
+    json_t *fields = hr_msg_to_json(msg), *json = json_pack("{s:s}", "type", "message");
+    if (!fields || !json || json_object_update(json, fields) != 0) {
+        json_decref(fields);
+        json_decref(json);
+        return NULL;
+    }
+    json_decref(fields);
+    char *text = json_dumps(json, JSON_COMPACT);
+    json_decref(json);
+    if (text) *len = strlen(text);
+    return text;
+}
+
+static hr_encoded_t *frame_of(const uint8_t *payload, size_t len, int opcode, int rsv1)
+{
+    uint8_t header[HR_WS_MAX_HEADER];
+    size_t header_len = hr_ws_write_header(header, 1, rsv1, opcode, len);
+    hr_encoded_t *enc = malloc(sizeof *enc + header_len + len);
+    if (!enc) return NULL;
+    memcpy(enc->bytes, header, header_len);
+    memcpy(enc->bytes + header_len, payload, len);
+    enc->len = header_len + len;
+    return enc;
+}
+
+static hr_encoded_t *encode_text(const hr_msg_t *msg)
+{
+    size_t len;
+    char *text = message_text(msg, &len);
+    if (!text) return NULL;
+    hr_encoded_t *enc = frame_of((const uint8_t *)text, len, HR_WS_TEXT, 0);
+    free(text);
+    return enc;
+}
+
+static hr_encoded_t *encode_text_deflate(const hr_msg_t *msg)
+{
+    size_t len, packed_len;
+    uint8_t *packed;
+    char *text = message_text(msg, &len);
+    if (!text) return NULL;
+    int rc = hr_ws_compress((const uint8_t *)text, len, 15, 0, &packed, &packed_len);
+    free(text);
+    if (rc != 0) return NULL;
+    hr_encoded_t *enc = frame_of(packed, packed_len, HR_WS_TEXT, 1);
+    free(packed);
+    return enc;
+}
+
+/* [1][topic length][topic][id, 8 bytes big-endian][event length][event][data] */
+static hr_encoded_t *encode_binary(const hr_msg_t *msg)
+{
+    size_t topic_len = strlen(msg->topic_name), event_len = strlen(msg->event);
+    size_t len = 1 + 1 + topic_len + 8 + 1 + event_len + msg->data_len;
+    uint8_t *payload = malloc(len), *p = payload;
+    if (!payload) return NULL;
+    *p++ = BINARY_VERSION;
+    *p++ = (uint8_t)topic_len;
+    memcpy(p, msg->topic_name, topic_len);
+    p += topic_len;
+    for (int i = 7; i >= 0; i--)
+        *p++ = (uint8_t)(msg->id >> (8 * i));
+    *p++ = (uint8_t)event_len;
+    memcpy(p, msg->event, event_len);
+    p += event_len;
+    memcpy(p, msg->data, msg->data_len);
+    hr_encoded_t *enc = frame_of(payload, len, HR_WS_BINARY, 0);
+    free(payload);
+    return enc;
+}
+
+static int deliver_to(hr_ws_t *ws, hr_msg_t *msg)
+{
+    if (ws->close_sent) return HR_ESHUTDOWN;
+    const hr_encoded_t *enc;
+    if (msg->binary) {
+        enc = hr_msg_encoding(msg, HR_ENC_WS_BINARY, encode_binary);
+    } else {
+        enc = hr_msg_encoding(msg, HR_ENC_WS_TEXT, encode_text);
+        /* Compressed frames are shared only at the full window; a client that asked for a
+         * smaller one gets uncompressed messages (RFC 7692 lets a server send either). */
+        if (enc && ws->deflate.enabled && ws->deflate.server_window == 15 &&
+            enc->len >= ws->worker->config->ws_deflate_min_bytes) {
+            const hr_encoded_t *packed =
+                hr_msg_encoding(msg, HR_ENC_WS_TEXT_DEFLATE, encode_text_deflate);
+            if (packed && packed->len < enc->len) enc = packed;
+        }
+    }
+    if (!enc) return HR_ENOMEM;
+    return hr_conn_write(ws->conn, enc->bytes, enc->len, msg);
+}
+
+/* ---- replies ----------------------------------------------------------------------------- */
+
+static void send_json(hr_ws_t *ws, json_t *json)
+{
+    char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    json_decref(json);
+    if (text) hr_ws_send(ws, HR_WS_TEXT, text, strlen(text));
+    free(text);
+}
+
+static void send_error(hr_ws_t *ws, json_t *req, const char *code, const char *message)
+{
+    hr_info("ws.error", "conn=%llu code=%s message=\"%s\"", (unsigned long long)ws->conn->id, code,
+            message);
+    json_t *json = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", message);
+    if (req) json_object_set(json, "req", req);
+    send_json(ws, json);
+}
+
+static json_t *reply(const char *type, json_t *req)
+{
+    json_t *json = json_pack("{s:s}", "type", type);
+    if (req) json_object_set(json, "req", req);
+    return json;
+}
+
+/* ---- subscriptions ----------------------------------------------------------------------- */
+
+static ws_sub_t *find_sub(hr_ws_t *ws, const char *topic, size_t len)
+{
+    for (hr_list_t *it = ws->subs.next; it != &ws->subs; it = it->next) {
+        ws_sub_t *s = hr_container_of(it, ws_sub_t, link);
+        const char *name = hr_topic_name(s->sub.nodes[0].topic);
+        if (strlen(name) == len && memcmp(name, topic, len) == 0) return s;
+    }
+    return NULL;
+}
+
+static void drop_sub(ws_sub_t *s)
+{
+    hr_broker_unsubscribe(s->ws->worker->broker, &s->sub);
+    hr_list_remove(&s->link);
+    s->ws->nsubs--;
+    free(s);
+}
+
+static int sub_deliver(hr_sub_t *sub, hr_msg_t *msg)
+{
+    return deliver_to(((ws_sub_t *)sub)->ws, msg);
+}
+
+/* The topic's subscribers were ended (DELETE /v1/topics/{topic}/subscribers): this topic only;
+ * the connection and its other topics carry on. */
+static void sub_kick(hr_sub_t *sub)
+{
+    ws_sub_t *s = (ws_sub_t *)sub;
+    hr_ws_t *ws = s->ws;
+    send_json(ws, json_pack("{s:s, s:s, s:s}", "type", "unsubscribed", "topic",
+                            hr_topic_name(sub->nodes[0].topic), "reason", "kicked"));
+    drop_sub(s);
+}
+
+static void sub_heartbeat(hr_sub_t *sub)
+{
+    (void)sub; /* the connection pings, not each topic */
+}
+
+static const hr_transport_t ws_transport = {"ws", sub_deliver, sub_kick, sub_heartbeat};
+
+void hr_ws_proto_release(hr_ws_t *ws)
+{
+    while (!hr_list_empty(&ws->subs))
+        drop_sub(hr_container_of(ws->subs.next, ws_sub_t, link));
+}
+
+/* Reads "topic" or "topics" into names/lens (borrowed from the JSON); sends the error itself. */
+static int read_topics(hr_ws_t *ws, json_t *root, json_t *req, const char **names, size_t *lens,
+                       size_t max, size_t *n)
+{
+    json_t *one = json_object_get(root, "topic"), *many = json_object_get(root, "topics");
+    *n = 0;
+    if (json_is_string(one)) {
+        names[0] = json_string_value(one);
+        lens[0] = json_string_length(one);
+        *n = 1;
+    } else if (json_is_array(many) && json_array_size(many) > 0) {
+        if (json_array_size(many) > max) {
+            send_error(ws, req, "too_many_topics", "too many topics in one request");
+            return -1;
+        }
+        size_t i;
+        json_t *item;
+        json_array_foreach(many, i, item)
+        {
+            if (!json_is_string(item)) break;
+            names[*n] = json_string_value(item);
+            lens[(*n)++] = json_string_length(item);
+        }
+        if (*n != json_array_size(many)) *n = 0;
+    }
+    if (*n == 0) {
+        send_error(ws, req, "bad_request", "give \"topic\" (a string) or \"topics\" (strings)");
+        return -1;
+    }
+    for (size_t i = 0; i < *n; i++) {
+        if (!hr_topic_name_valid(names[i], lens[i])) {
+            send_error(ws, req, "bad_topic",
+                       "topic names are 1-128 bytes of A-Z a-z 0-9 - _ . : @ ~, not starting "
+                       "with '.'");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int read_since(json_t *value, uint64_t *since)
+{
+    if (json_is_integer(value) && json_integer_value(value) >= 0) {
+        *since = (uint64_t)json_integer_value(value);
+        return 0;
+    }
+    if (json_is_string(value))
+        return hr_id_parse(json_string_value(value), json_string_length(value), since);
+    return -1;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    uint64_t x = (*(hr_msg_t *const *)a)->id, y = (*(hr_msg_t *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* Subscribes one topic; moves its replay into `all` and its gap (if any) into `gaps`. */
+static int subscribe_one(hr_ws_t *ws, const char *name, size_t len, const uint64_t *since,
+                         hr_replay_t *all, json_t *gaps)
+{
+    ws_sub_t *s = calloc(1, sizeof *s);
+    hr_replay_t replay;
+    if (!s) return HR_ENOMEM;
+    s->ws = ws;
+    s->sub.vt = &ws_transport;
+    s->sub.owner = s;
+    s->sub.worker = ws->worker->id;
+    if (hr_broker_subscribe(ws->worker->broker, &s->sub, &name, &len, 1, since, &replay) != 0) {
+        free(s);
+        return HR_ENOMEM;
+    }
+    hr_list_push(&ws->subs, &s->link);
+    ws->nsubs++;
+    for (size_t i = 0; i < replay.ngaps; i++)
+        json_array_append_new(gaps,
+                              json_pack("{s:s, s:s, s:I, s:I}", "type", "gap", "topic",
+                                        replay.gaps[i].topic, "last_event_id", (json_int_t)*since,
+                                        "available_after", (json_int_t)replay.gaps[i].floor_id));
+    if (replay.count == 0) {
+        hr_replay_free(&replay);
+        return 0;
+    }
+    hr_msg_t **msgs = realloc(all->msgs, (all->count + replay.count) * sizeof *msgs);
+    if (!msgs) {
+        hr_replay_free(&replay);
+        return HR_ENOMEM;
+    }
+    all->msgs = msgs;
+    memcpy(all->msgs + all->count, replay.msgs, replay.count * sizeof *msgs);
+    all->count += replay.count;
+    replay.count = 0; /* references moved */
+    hr_replay_free(&replay);
+    return 0;
+}
+
+static void do_subscribe(hr_ws_t *ws, json_t *root, json_t *req)
+{
+    size_t max = ws->worker->config->max_topics_per_sub, n;
+    const char *names[max];
+    size_t lens[max];
+    if (read_topics(ws, root, req, names, lens, max, &n) != 0) return;
+    uint64_t since = 0;
+    json_t *since_json = json_object_get(root, "since");
+    if (since_json && !json_is_null(since_json) && read_since(since_json, &since) != 0) {
+        send_error(ws, req, "bad_request", "\"since\" must be a message id");
+        return;
+    }
+    size_t fresh = 0;
+    for (size_t i = 0; i < n; i++)
+        fresh += find_sub(ws, names[i], lens[i]) == NULL;
+    if (ws->nsubs + fresh > max) {
+        send_error(ws, req, "too_many_topics", "subscription limit for this connection");
+        return;
+    }
+    hr_replay_t all = {0};
+    json_t *gaps = json_array(), *topics = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(topics, json_stringn(names[i], lens[i]));
+        if (find_sub(ws, names[i], lens[i])) continue; /* already: idempotent */
+        if (subscribe_one(ws, names[i], lens[i], since_json ? &since : NULL, &all, gaps) != 0) {
+            send_error(ws, req, "internal", "out of memory");
+            break;
+        }
+    }
+    json_t *ack = reply("ack", req);
+    json_object_set_new(ack, "topics", topics);
+    send_json(ws, ack);
+    size_t i;
+    json_t *gap;
+    json_array_foreach(gaps, i, gap) send_json(ws, json_incref(gap));
+    json_decref(gaps);
+    if (all.count > 1) qsort(all.msgs, all.count, sizeof *all.msgs, by_id);
+    ws->worker->corked = 1;
+    for (i = 0; i < all.count; i++)
+        deliver_to(ws, all.msgs[i]);
+    hr_conn_uncork(ws->worker);
+    hr_replay_free(&all);
+}
+
+static void do_unsubscribe(hr_ws_t *ws, json_t *root, json_t *req)
+{
+    size_t max = ws->worker->config->max_topics_per_sub, n;
+    const char *names[max];
+    size_t lens[max];
+    if (read_topics(ws, root, req, names, lens, max, &n) != 0) return;
+    json_t *topics = json_array();
+    for (size_t i = 0; i < n; i++) {
+        ws_sub_t *s = find_sub(ws, names[i], lens[i]);
+        if (s) drop_sub(s);
+        json_array_append_new(topics, json_stringn(names[i], lens[i]));
+    }
+    json_t *ack = reply("ack", req);
+    json_object_set_new(ack, "topics", topics);
+    send_json(ws, ack);
+}
+
+/* Publishes to each topic; returns the ack's "messages" array, or NULL after sending an error. */
+static json_t *publish_each(hr_ws_t *ws, json_t *req, const hr_pub_body_t *body, int binary,
+                            const char **names, const size_t *lens, size_t n)
+{
+    json_t *published = json_array();
+    for (size_t i = 0; i < n; i++) {
+        hr_publish_t pub = {names[i],        lens[i],       body->event,
+                            body->event_len, body->data,    body->data_len,
+                            body->retry_ms,  body->want_id, binary};
+        uint64_t id;
+        int rc = hr_broker_publish(ws->worker->broker, &pub, &id);
+        if (rc != 0) {
+            json_decref(published);
+            send_error(ws, req, rc == HR_ECONFLICT ? "conflict" : "internal",
+                       rc == HR_ECONFLICT ? "id must be greater than every id published so far"
+                                          : "out of memory");
+            return NULL;
+        }
+        json_array_append_new(
+            published, json_pack("{s:s%, s:I}", "topic", names[i], lens[i], "id", (json_int_t)id));
+    }
+    return published;
+}
+
+static void do_publish(hr_ws_t *ws, json_t *root, json_t *req)
+{
+    size_t max = ws->worker->config->max_topics_per_sub, n;
+    const char *names[max];
+    size_t lens[max];
+    if (read_topics(ws, root, req, names, lens, max, &n) != 0) return;
+    hr_pub_body_t body;
+    char err[256];
+    if (hr_pub_body_from_json(root, &body, err, sizeof err) != 0) {
+        hr_pub_body_free(&body);
+        {
+            send_error(ws, req, "bad_request", err);
+            return;
+        }
+    }
+    if (body.want_id && n > 1) {
+        hr_pub_body_free(&body);
+        {
+            send_error(ws, req, "bad_request", "\"id\" can be set only for one topic");
+            return;
+        }
+    }
+    json_t *published = publish_each(ws, req, &body, 0, names, lens, n);
+    hr_pub_body_free(&body);
+    if (!published) return;
+    json_t *ack = reply("ack", req);
+    json_object_set_new(ack, "messages", published);
+    send_json(ws, ack);
+}
+
+void hr_ws_proto_text(hr_ws_t *ws, const char *text, size_t len)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (!root || !json_is_object(root)) {
+        json_decref(root);
+        {
+            send_error(ws, NULL, "bad_json", root ? "expected an object" : jerr.text);
+            return;
+        }
+    }
+    json_t *req = json_object_get(root, "req");
+    const char *type = json_string_value(json_object_get(root, "type"));
+    if (!type)
+        send_error(ws, req, "bad_request", "\"type\" is required");
+    else if (strcmp(type, "subscribe") == 0)
+        do_subscribe(ws, root, req);
+    else if (strcmp(type, "unsubscribe") == 0)
+        do_unsubscribe(ws, root, req);
+    else if (strcmp(type, "publish") == 0)
+        do_publish(ws, root, req);
+    else if (strcmp(type, "ping") == 0)
+        send_json(ws, reply("pong", req));
+    else
+        send_error(ws, req, "unknown_type", "type must be subscribe, unsubscribe, publish or ping");
+    json_decref(root);
+}
+
+/* Binary publish: [1][topic length][topic][event length][event][data]. */
+void hr_ws_proto_binary(hr_ws_t *ws, const uint8_t *data, size_t len)
+{
+    if (len < 3 || data[0] != BINARY_VERSION || len < 3u + data[1] ||
+        len < 3u + data[1] + data[2 + data[1]]) {
+        send_error(ws, NULL, "bad_request",
+                   "binary frames are [1][topic length][topic][event length][event][data]");
+        return;
+    }
+    const char *topic = (const char *)data + 2;
+    size_t topic_len = data[1];
+    const char *event = topic + topic_len + 1;
+    size_t event_len = data[2 + topic_len];
+    if (!hr_topic_name_valid(topic, topic_len)) {
+        send_error(ws, NULL, "bad_topic", "bad topic name in binary frame");
+        return;
+    }
+    if (event_len && !hr_event_name_valid(event, event_len)) {
+        send_error(ws, NULL, "bad_request", "bad event name in binary frame");
+        return;
+    }
+    size_t header = 3 + topic_len + event_len;
+    hr_pub_body_t body = {0};
+    body.event = event_len ? event : NULL;
+    body.event_len = event_len;
+    body.data = (const char *)data + header;
+    body.data_len = len - header;
+    json_t *published = publish_each(ws, NULL, &body, 1, &topic, &topic_len, 1);
+    if (!published) return;
+    json_t *ack = reply("ack", NULL);
+    json_object_set_new(ack, "messages", published);
+    send_json(ws, ack);
+}
