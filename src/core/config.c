@@ -49,7 +49,7 @@ static const option_row_t options[] = {
     {"idle-timeout", OPT_MS, "60000",
      "close a non-streaming connection after this long without input, ms", FIELD(idle_timeout_ms),
      1000, 3600000},
-    {"ws-max-message", OPT_SIZE, "16777216", "WebSocket message limit, bytes (1009 above)",
+    {"ws-max-message", OPT_SIZE, "2097152", "WebSocket message limit, bytes (1009 above)",
      FIELD(ws_max_message_bytes), 125, 1ull << 30},
     {"ws-deflate", OPT_UINT, "1", "accept permessage-deflate (1) or not (0)", FIELD(ws_deflate),
      0, 1},

@@ -157,9 +157,11 @@ static int send_bufs(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n)
     size_t rest = 0;
     for (size_t i = first; i < n; i++)
         rest += bufs[i].len;
-    if (conn->tcp.write_queue_size + rest > conn->worker->config->max_outbound_bytes) {
+    if (conn->tcp.write_queue_size > 0 &&
+        conn->tcp.write_queue_size + rest > conn->worker->config->max_outbound_bytes) {
         /* A reader this far behind would make us buffer without bound; it resumes from
-         * history when it reconnects. */
+         * history when it reconnects. (One frame larger than the limit may always be in
+         * flight, so a big message does not cut a fast reader.) */
         hr_warn("conn.slow_consumer", "conn=%llu peer=%s queued=%zu", (unsigned long long)conn->id,
                 conn->peer, conn->tcp.write_queue_size + rest);
         written = HR_ELIMIT;

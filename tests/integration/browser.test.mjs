@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { startHerald, publish, waitFor } from './lib/herald.mjs';
 import { launchChromium } from './lib/browser.mjs';
 
-let herald, browser, page;
+let herald, plain, browser, page;
 before(async () => {
   herald = await startHerald(['--workers', '2', '--sse-retry', '300']);
   browser = await launchChromium();
@@ -15,6 +15,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await herald?.stop();
+  await plain?.stop();
 });
 
 const received = () => page.evaluate(() => window.got);
@@ -54,4 +55,53 @@ test('Chromium reconnects after a server-side close and gets exactly the missed 
   assert.deepEqual(got.slice(3).map((e) => e.data), ['missed 0', 'missed 1', 'missed 2', 'missed 3', 'missed 4', 'live again']);
   assert.deepEqual(got.slice(3, 8).map((e) => e.id), missed.map(String));
   await page.evaluate(() => window.es.close());
+});
+
+// Opens a herald.v1 WebSocket in the page, subscribes, and records what arrives.
+async function pageSocket(url) {
+  return page.evaluate((wsUrl) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(wsUrl, 'herald.v1');
+    ws.binaryType = 'arraybuffer';
+    window.wsGot = [];
+    window.ws = ws;
+    ws.onmessage = (e) => {
+      if (typeof e.data === 'string') {
+        const m = JSON.parse(e.data);
+        if (m.type === 'message') window.wsGot.push(m.data);
+        if (m.type === 'ack' && m.topics) resolve({ protocol: ws.protocol, extensions: ws.extensions });
+      } else {
+        const b = new Uint8Array(e.data);
+        window.wsGot.push(`binary:${Array.from(b.slice(b.length - 3)).join(',')}`);
+      }
+    };
+    ws.onopen = () => ws.send(JSON.stringify({ type: 'subscribe', topic: 'browser-ws', req: 1 }));
+    ws.onerror = () => reject(new Error('websocket error'));
+  }), url);
+}
+
+async function exchange(base) {
+  await publish(base, 'browser-ws', 'text ✓');
+  await page.evaluate(() => {
+    const body = new Uint8Array([1, 10, ...new TextEncoder().encode('browser-ws'), 0, 7, 8, 9]);
+    window.ws.send(body);
+    window.ws.send(JSON.stringify({ type: 'publish', topic: 'browser-ws', data: 'x'.repeat(1000) }));
+  });
+  await waitFor(async () => (await page.evaluate(() => window.wsGot.length)) === 3, { what: '3 WebSocket messages' });
+  const got = await page.evaluate(() => window.wsGot);
+  assert.deepEqual(got, ['text ✓', 'binary:7,8,9', 'x'.repeat(1000)]);
+  await page.evaluate(() => window.ws.close(1000));
+}
+
+test('Chromium WebSocket with permessage-deflate: text and binary both ways', async () => {
+  const info = await pageSocket(`ws://127.0.0.1:${herald.port}/v1/ws`);
+  assert.equal(info.protocol, 'herald.v1');
+  assert.match(info.extensions, /permessage-deflate/);
+  await exchange(herald.url);
+});
+
+test('Chromium WebSocket without permessage-deflate (--ws-deflate 0)', async () => {
+  plain = await startHerald(['--ws-deflate', '0', '--cors-origins', herald.url]);
+  const info = await pageSocket(`ws://127.0.0.1:${plain.port}/v1/ws`);
+  assert.equal(info.extensions, '');
+  await exchange(plain.url);
 });
