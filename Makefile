@@ -92,3 +92,26 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# libFuzzer targets (fuzz/<name>/fuzz.c) with clang; corpora in fuzz/<name>/corpus.
+FUZZ_TARGETS := $(notdir $(wildcard fuzz/*))
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := src/core/utf8.c src/core/base64.c src/transport/ws_frame.c src/transport/ws_deflate.c \
+             src/http/request.c src/http/query.c
+
+build/fuzz/%: fuzz/%/fuzz.c $(FUZZ_SRCS)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	@clang $(CPPFLAGS) -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_SRCS) \
+	    $(shell pkg-config --libs libcrypto zlib) -lhttp_parser
+
+.PHONY: fuzz
+fuzz:
+	@scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=build/fuzz/%)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus-$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+	  build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    build/fuzz/corpus-$$t fuzz/$$t/corpus 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' ; \
+	done
