@@ -13,13 +13,17 @@
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
+#include <zlib.h>
 
 typedef struct sub_s {
     uv_tcp_t tcp;
     char line[512]; /* partial line carried between reads */
     size_t line_len;
-    int open;      /* response head seen */
-    long next_seq; /* next sequence number expected */
+    int open;       /* response head seen */
+    long next_seq;  /* next sequence number expected */
+    int upgraded;   /* WebSocket: 101 seen */
+    uint8_t *frame; /* WebSocket: bytes of an incomplete frame */
+    size_t frame_len, frame_cap;
 } sub_t;
 
 typedef struct bench_s {
@@ -27,6 +31,7 @@ typedef struct bench_s {
     struct sockaddr_in server;
     const char *topic;
     int nsubs, nmsgs, rate, connected, opened, pid;
+    int ws, deflate, payload; /* transport WebSocket, offer permessage-deflate, pad data to bytes */
     long delivered, lost, dups;
     uint32_t *lat_us; /* one slot per (sub, msg) */
     size_t nlat;
@@ -103,9 +108,103 @@ static void handle_line(sub_t *sub, const char *line, size_t len)
         B.lat_us[B.nlat++] = (uint32_t)((now - due) / 1000);
 }
 
+static void write_str(uv_stream_t *stream, const char *text);
+static void ws_send_text(uv_stream_t *stream, const char *text);
+
+/* A WebSocket text payload: an ack opens the subscriber, a message carries "data":"SEQ DUE". */
+static void ws_handle_text(sub_t *sub, const char *text, size_t len)
+{
+    char tmp[256];
+    size_t n = len < sizeof tmp - 1 ? len : sizeof tmp - 1;
+    memcpy(tmp, text, n);
+    tmp[n] = '\0';
+    if (!sub->open && strstr(tmp, "\"type\":\"ack\"")) {
+        sub->open = 1;
+        B.opened++;
+        return;
+    }
+    const char *data = strstr(tmp, "\"data\":\"");
+    if (!data) return;
+    char line[128];
+    snprintf(line, sizeof line, "data: %s", data + 8);
+    handle_line(sub, line, strlen(line));
+}
+
+static void ws_handle_frames(sub_t *sub)
+{
+    size_t at = 0;
+    while (sub->frame_len - at >= 2) {
+        uint8_t *f = sub->frame + at;
+        uint64_t len = f[1] & 0x7f;
+        size_t header = 2;
+        if (len == 126) {
+            if (sub->frame_len - at < 4) break;
+            len = (uint64_t)f[2] << 8 | f[3];
+            header = 4;
+        } else if (len == 127) {
+            if (sub->frame_len - at < 10) break;
+            len = 0;
+            for (int i = 2; i < 10; i++)
+                len = len << 8 | f[i];
+            header = 10;
+        }
+        if (sub->frame_len - at < header + len) break;
+        int opcode = f[0] & 0x0f, compressed = f[0] & 0x40;
+        if (opcode == 1 && !compressed) {
+            ws_handle_text(sub, (const char *)f + header, (size_t)len);
+        } else if (opcode == 1) {
+            /* no context takeover: each message inflates alone */
+            static uint8_t out[65536];
+            uint8_t tail[4] = {0, 0, 0xff, 0xff};
+            z_stream zs;
+            memset(&zs, 0, sizeof zs);
+            inflateInit2(&zs, -15);
+            zs.next_out = out;
+            zs.avail_out = sizeof out;
+            zs.next_in = f + header;
+            zs.avail_in = (uInt)len;
+            inflate(&zs, Z_SYNC_FLUSH);
+            zs.next_in = tail;
+            zs.avail_in = 4;
+            inflate(&zs, Z_SYNC_FLUSH);
+            ws_handle_text(sub, (const char *)out, sizeof out - zs.avail_out);
+            inflateEnd(&zs);
+        }
+        at += header + (size_t)len;
+    }
+    memmove(sub->frame, sub->frame + at, sub->frame_len - at);
+    sub->frame_len -= at;
+}
+
+static void ws_on_bytes(sub_t *sub, const char *bytes, size_t n)
+{
+    if (sub->frame_len + n > sub->frame_cap) {
+        sub->frame_cap = (sub->frame_len + n) * 2;
+        sub->frame = realloc(sub->frame, sub->frame_cap);
+    }
+    memcpy(sub->frame + sub->frame_len, bytes, n);
+    sub->frame_len += n;
+    if (!sub->upgraded) {
+        char *end = memmem(sub->frame, sub->frame_len, "\r\n\r\n", 4);
+        if (!end) return;
+        size_t head = (size_t)(end + 4 - (char *)sub->frame);
+        sub->upgraded = 1;
+        memmove(sub->frame, sub->frame + head, sub->frame_len - head);
+        sub->frame_len -= head;
+        char subscribe[256];
+        snprintf(subscribe, sizeof subscribe, "{\"type\":\"subscribe\",\"topic\":\"%s\"}", B.topic);
+        ws_send_text((uv_stream_t *)&sub->tcp, subscribe);
+    }
+    ws_handle_frames(sub);
+}
+
 static void on_sub_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     sub_t *sub = (sub_t *)stream;
+    if (nread > 0 && B.ws) {
+        ws_on_bytes(sub, buf->base, (size_t)nread);
+        return;
+    }
     if (nread < 0) {
         fprintf(stderr, "subscriber closed: %s\n", uv_err_name((int)nread));
         uv_close((uv_handle_t *)stream, NULL);
@@ -142,6 +241,22 @@ static void write_str(uv_stream_t *stream, const char *text)
     uv_write(req, stream, &buf, 1, on_write_free);
 }
 
+/* A masked text frame (the mask is zero: still a masked frame, and the bytes stay readable). */
+static void ws_send_text(uv_stream_t *stream, const char *text)
+{
+    size_t len = strlen(text);
+    char frame[512];
+    frame[0] = (char)0x81;
+    frame[1] = (char)(0x80 | len);
+    memset(frame + 2, 0, 4);
+    memcpy(frame + 6, text, len);
+    frame[6 + len] = '\0';
+    uv_write_t *req = malloc(sizeof *req + len + 6);
+    memcpy(req + 1, frame, len + 6);
+    uv_buf_t b = uv_buf_init((char *)(req + 1), (unsigned)(len + 6));
+    uv_write(req, stream, &b, 1, on_write_free);
+}
+
 static void start_publishing(void);
 
 static void on_sub_connect(uv_connect_t *req, int status)
@@ -152,9 +267,16 @@ static void on_sub_connect(uv_connect_t *req, int status)
         fprintf(stderr, "connect failed: %s\n", uv_err_name(status));
         exit(1);
     }
-    char request[256];
-    snprintf(request, sizeof request, "GET /v1/topics/%s/events HTTP/1.1\r\nHost: bench\r\n\r\n",
-             B.topic);
+    char request[512];
+    if (B.ws)
+        snprintf(request, sizeof request,
+                 "GET /v1/ws HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: herald.v1\r\n%s\r\n",
+                 B.deflate ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "");
+    else
+        snprintf(request, sizeof request,
+                 "GET /v1/topics/%s/events HTTP/1.1\r\nHost: bench\r\n\r\n", B.topic);
     uv_read_start((uv_stream_t *)&sub->tcp, on_alloc, on_sub_read);
     write_str((uv_stream_t *)&sub->tcp, request);
     B.connected++;
@@ -173,8 +295,11 @@ static void on_pub_tick(uv_timer_t *timer)
     while (B.sent < B.nmsgs) {
         uint64_t due = B.t0_ns + (uint64_t)B.sent * 1000000000ull / (uint64_t)B.rate;
         if (due > now) break;
-        char body[64], request[256];
-        int n = snprintf(body, sizeof body, "%d %llu", B.sent, (unsigned long long)due);
+        char body[8192], request[8448];
+        int n = snprintf(body, sizeof body, "%d %llu ", B.sent, (unsigned long long)due);
+        for (int pad = 0; n < B.payload && n < (int)sizeof body - 1; pad++)
+            body[n++] = "realtime delivery, herald "[pad % 26];
+        body[n] = '\0';
         snprintf(request, sizeof request,
                  "POST /v1/topics/%s HTTP/1.1\r\nHost: bench\r\nContent-Length: %d\r\n\r\n%s",
                  B.topic, n, body);
@@ -196,10 +321,12 @@ static void report(void)
     double secs = (double)(B.last_ns - B.t0_ns) / 1e9;
     long expected = (long)B.nsubs * B.nmsgs;
 #define PCT(q) (B.nlat ? (double)B.lat_us[(size_t)((double)(B.nlat - 1) * (q))] / 1000.0 : 0)
-    printf("{\"subscribers\":%d,\"messages\":%d,\"rate\":%d,\"expected\":%ld,\"delivered\":%ld,"
+    printf("{\"transport\":\"%s\",\"payload\":%d,\"subscribers\":%d,\"messages\":%d,\"rate\":%d,"
+           "\"expected\":%ld,\"delivered\":%ld,"
            "\"lost\":%ld,\"duplicates\":%ld,\"seconds\":%.3f,\"deliveries_per_s\":%.0f,"
            "\"latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f}",
-           B.nsubs, B.nmsgs, B.rate, expected, B.delivered, expected - B.delivered, B.dups, secs,
+           B.ws ? (B.deflate ? "ws-deflate" : "ws") : "sse", B.payload, B.nsubs, B.nmsgs, B.rate,
+           expected, B.delivered, expected - B.delivered, B.dups, secs,
            secs > 0 ? (double)B.delivered / secs : 0, PCT(0.50), PCT(0.90), PCT(0.99), PCT(1.0));
     if (B.pid) {
         double cpu = proc_cpu_s(B.pid) - B.cpu_before;
@@ -278,9 +405,16 @@ int main(int argc, char **argv)
             B.pid = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--topic"))
             B.topic = argv[i + 1];
-        else {
-            fprintf(stderr, "usage: herald-fanout [--port P] [--subscribers N] [--messages M] "
-                            "[--rate PER_S] [--pid SERVER_PID] [--topic T]\n");
+        else if (!strcmp(argv[i], "--payload"))
+            B.payload = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--transport")) {
+            B.ws = !strcmp(argv[i + 1], "ws") || !strcmp(argv[i + 1], "ws-deflate");
+            B.deflate = !strcmp(argv[i + 1], "ws-deflate");
+        } else {
+            fprintf(stderr,
+                    "usage: herald-fanout [--port P] [--subscribers N] [--messages M] "
+                    "[--rate PER_S] [--pid SERVER_PID] [--topic T] [--transport sse|ws|ws-deflate] "
+                    "[--payload BYTES]\n");
             return 2;
         }
     }
