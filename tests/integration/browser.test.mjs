@@ -85,10 +85,11 @@ async function exchange(base) {
     const body = new Uint8Array([1, 10, ...new TextEncoder().encode('browser-ws'), 0, 7, 8, 9]);
     window.ws.send(body);
     window.ws.send(JSON.stringify({ type: 'publish', topic: 'browser-ws', data: 'x'.repeat(1000) }));
+    window.ws.send(JSON.stringify({ type: 'publish', topic: 'browser-ws', data: 'ü'.repeat(512 * 1024) })); // 1 MiB
   });
-  await waitFor(async () => (await page.evaluate(() => window.wsGot.length)) === 3, { what: '3 WebSocket messages' });
-  const got = await page.evaluate(() => window.wsGot);
-  assert.deepEqual(got, ['text ✓', 'binary:7,8,9', 'x'.repeat(1000)]);
+  await waitFor(async () => (await page.evaluate(() => window.wsGot.length)) === 4, { what: '4 WebSocket messages' });
+  const got = await page.evaluate(() => window.wsGot.map((d) => (d.length > 2000 ? `${d.length}:${d.slice(0, 2)}` : d)));
+  assert.deepEqual(got, ['text ✓', 'binary:7,8,9', 'x'.repeat(1000), `${512 * 1024}:üü`]);
   await page.evaluate(() => window.ws.close(1000));
 }
 
