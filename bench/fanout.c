@@ -2,6 +2,10 @@
  * messages/s, end-to-end latency percentiles, losses and duplicates, and (with --pid) the
  * server's CPU time per delivery and memory per idle connection.
  *
+ * --mode echo (WebSocket only): each client subscribes to a topic of its own and publishes M
+ * messages to it over its WebSocket, one in flight at a time; the figure is round trips per second
+ * and the round-trip latency (publish frame sent to message frame received).
+ *
  * Open loop: message i is due at t0 + i/rate and its latency counts from that due time, so a
  * slow server cannot hide queueing by slowing the publisher. The payload carries the sequence
  * number and the due time (CLOCK_MONOTONIC, same machine). */
@@ -32,6 +36,7 @@ typedef struct bench_s {
     const char *topic;
     int nsubs, nmsgs, rate, connected, opened, pid;
     int ws, deflate, payload; /* transport WebSocket, offer permessage-deflate, pad data to bytes */
+    int echo;                 /* each client publishes to its own topic and awaits the message */
     long delivered, lost, dups;
     uint32_t *lat_us; /* one slot per (sub, msg) */
     size_t nlat;
@@ -89,6 +94,8 @@ static void on_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
     *buf = uv_buf_init(slab, sizeof slab);
 }
 
+static void echo_publish(sub_t *sub, long seq);
+
 static void handle_line(sub_t *sub, const char *line, size_t len)
 {
     if (len < 6 || memcmp(line, "data: ", 6) != 0) return;
@@ -106,6 +113,7 @@ static void handle_line(sub_t *sub, const char *line, size_t len)
     B.last_ns = now;
     if (B.nlat < (size_t)B.nsubs * (size_t)B.nmsgs)
         B.lat_us[B.nlat++] = (uint32_t)((now - due) / 1000);
+    if (B.echo && seq + 1 < B.nmsgs) echo_publish(sub, seq + 1);
 }
 
 static void write_str(uv_stream_t *stream, const char *text);
@@ -192,7 +200,12 @@ static void ws_on_bytes(sub_t *sub, const char *bytes, size_t n)
         memmove(sub->frame, sub->frame + head, sub->frame_len - head);
         sub->frame_len -= head;
         char subscribe[256];
-        snprintf(subscribe, sizeof subscribe, "{\"type\":\"subscribe\",\"topic\":\"%s\"}", B.topic);
+        if (B.echo)
+            snprintf(subscribe, sizeof subscribe, "{\"type\":\"subscribe\",\"topic\":\"%s-%d\"}",
+                     B.topic, (int)(sub - B.subs));
+        else
+            snprintf(subscribe, sizeof subscribe, "{\"type\":\"subscribe\",\"topic\":\"%s\"}",
+                     B.topic);
         ws_send_text((uv_stream_t *)&sub->tcp, subscribe);
     }
     ws_handle_frames(sub);
@@ -244,17 +257,40 @@ static void write_str(uv_stream_t *stream, const char *text)
 /* A masked text frame (the mask is zero: still a masked frame, and the bytes stay readable). */
 static void ws_send_text(uv_stream_t *stream, const char *text)
 {
-    size_t len = strlen(text);
-    char frame[512];
-    frame[0] = (char)0x81;
-    frame[1] = (char)(0x80 | len);
-    memset(frame + 2, 0, 4);
-    memcpy(frame + 6, text, len);
-    frame[6 + len] = '\0';
-    uv_write_t *req = malloc(sizeof *req + len + 6);
-    memcpy(req + 1, frame, len + 6);
-    uv_buf_t b = uv_buf_init((char *)(req + 1), (unsigned)(len + 6));
+    size_t len = strlen(text), header = len < 126 ? 6 : 8;
+    uv_write_t *req = malloc(sizeof *req + header + len);
+    uint8_t *frame = (uint8_t *)(req + 1);
+    frame[0] = 0x81;
+    if (len < 126) {
+        frame[1] = (uint8_t)(0x80 | len);
+    } else {
+        frame[1] = 0x80 | 126;
+        frame[2] = (uint8_t)(len >> 8);
+        frame[3] = (uint8_t)len;
+    }
+    memset(frame + header - 4, 0, 4);
+    memcpy(frame + header, text, len);
+    uv_buf_t b = uv_buf_init((char *)frame, (unsigned)(header + len));
     uv_write(req, stream, &b, 1, on_write_free);
+}
+
+/* "SEQ DUE " padded with text to the --payload size: the data every message carries. */
+static int message_data(char *data, size_t size, long seq, uint64_t due)
+{
+    int n = snprintf(data, size, "%ld %llu ", seq, (unsigned long long)due);
+    for (int pad = 0; n < B.payload && n < (int)size - 1; pad++)
+        data[n++] = "realtime delivery, herald "[pad % 26];
+    data[n] = '\0';
+    return n;
+}
+
+static void echo_publish(sub_t *sub, long seq)
+{
+    char data[8192], frame[8448];
+    message_data(data, sizeof data, seq, now_ns());
+    snprintf(frame, sizeof frame, "{\"type\":\"publish\",\"topic\":\"%s-%d\",\"data\":\"%s\"}",
+             B.topic, (int)(sub - B.subs), data);
+    ws_send_text((uv_stream_t *)&sub->tcp, frame);
 }
 
 static void start_publishing(void);
@@ -296,10 +332,7 @@ static void on_pub_tick(uv_timer_t *timer)
         uint64_t due = B.t0_ns + (uint64_t)B.sent * 1000000000ull / (uint64_t)B.rate;
         if (due > now) break;
         char body[8192], request[8448];
-        int n = snprintf(body, sizeof body, "%d %llu ", B.sent, (unsigned long long)due);
-        for (int pad = 0; n < B.payload && n < (int)sizeof body - 1; pad++)
-            body[n++] = "realtime delivery, herald "[pad % 26];
-        body[n] = '\0';
+        int n = message_data(body, sizeof body, B.sent, due);
         snprintf(request, sizeof request,
                  "POST /v1/topics/%s HTTP/1.1\r\nHost: bench\r\nContent-Length: %d\r\n\r\n%s",
                  B.topic, n, body);
@@ -321,12 +354,13 @@ static void report(void)
     double secs = (double)(B.last_ns - B.t0_ns) / 1e9;
     long expected = (long)B.nsubs * B.nmsgs;
 #define PCT(q) (B.nlat ? (double)B.lat_us[(size_t)((double)(B.nlat - 1) * (q))] / 1000.0 : 0)
-    printf("{\"transport\":\"%s\",\"payload\":%d,\"subscribers\":%d,\"messages\":%d,\"rate\":%d,"
+    printf("{\"transport\":\"%s\",\"mode\":\"%s\",\"payload\":%d,\"subscribers\":%d,\"messages\":%"
+           "d,\"rate\":%d,"
            "\"expected\":%ld,\"delivered\":%ld,"
            "\"lost\":%ld,\"duplicates\":%ld,\"seconds\":%.3f,\"deliveries_per_s\":%.0f,"
            "\"latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f}",
-           B.ws ? (B.deflate ? "ws-deflate" : "ws") : "sse", B.payload, B.nsubs, B.nmsgs, B.rate,
-           expected, B.delivered, expected - B.delivered, B.dups, secs,
+           B.ws ? (B.deflate ? "ws-deflate" : "ws") : "sse", B.echo ? "echo" : "fanout", B.payload,
+           B.nsubs, B.nmsgs, B.rate, expected, B.delivered, expected - B.delivered, B.dups, secs,
            secs > 0 ? (double)B.delivered / secs : 0, PCT(0.50), PCT(0.90), PCT(0.99), PCT(1.0));
     if (B.pid) {
         double cpu = proc_cpu_s(B.pid) - B.cpu_before;
@@ -380,7 +414,13 @@ static void start_publishing(void)
         B.cpu_before = proc_cpu_s(B.pid);
     }
     B.t0_ns = now_ns();
-    uv_timer_start(&B.pub_timer, on_pub_tick, 0, 1);
+    if (B.echo) {
+        B.sent = B.nmsgs; /* the clients publish; the done check needs nothing more */
+        for (int i = 0; i < B.nsubs; i++)
+            echo_publish(&B.subs[i], 0);
+    } else {
+        uv_timer_start(&B.pub_timer, on_pub_tick, 0, 1);
+    }
     uv_timer_start(&B.done_timer, on_done_check, 10, 10);
 }
 
@@ -405,6 +445,8 @@ int main(int argc, char **argv)
             B.pid = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--topic"))
             B.topic = argv[i + 1];
+        else if (!strcmp(argv[i], "--mode"))
+            B.echo = !strcmp(argv[i + 1], "echo");
         else if (!strcmp(argv[i], "--payload"))
             B.payload = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--transport")) {
@@ -414,9 +456,13 @@ int main(int argc, char **argv)
             fprintf(stderr,
                     "usage: herald-fanout [--port P] [--subscribers N] [--messages M] "
                     "[--rate PER_S] [--pid SERVER_PID] [--topic T] [--transport sse|ws|ws-deflate] "
-                    "[--payload BYTES]\n");
+                    "[--payload BYTES] [--mode fanout|echo]\n");
             return 2;
         }
+    }
+    if (B.echo && !B.ws) {
+        fprintf(stderr, "--mode echo needs --transport ws or ws-deflate\n");
+        return 2;
     }
     struct rlimit lim;
     getrlimit(RLIMIT_NOFILE, &lim);

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Fan-out benchmark: for each run, starts build/herald (release build) on a free port, runs
 # build/herald-fanout against it, and prints its JSON line; then the median of each figure.
-# Usage: bench/fanout.sh [SUBSCRIBERS] [MESSAGES] [RATE_PER_S] [RUNS] [WORKERS] [TRANSPORT] [PAYLOAD]
+# Usage: bench/fanout.sh [SUBSCRIBERS] [MESSAGES] [RATE_PER_S] [RUNS] [WORKERS] [TRANSPORT] [PAYLOAD] [MODE]
 #   TRANSPORT: sse (default), ws, ws-deflate; PAYLOAD: message data bytes (default: ~30)
+#   MODE: fanout (default; one topic, RATE applies) or echo (WebSocket: each client publishes
+#   MESSAGES to its own topic, one in flight, RATE unused)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 subs=${1:-10000}
@@ -12,6 +14,7 @@ runs=${4:-3}
 workers=${5:-0}
 transport=${6:-sse}
 payload=${7:-0}
+mode=${8:-fanout}
 results=$(mktemp)
 log=$(mktemp)
 pid=
@@ -28,14 +31,14 @@ for run in $(seq "$runs"); do
   done
   [ -n "$port" ] || { echo "herald did not start" >&2; cat "$log" >&2; exit 1; }
   ./build/herald-fanout --port "$port" --subscribers "$subs" --messages "$msgs" --rate "$rate" \
-    --pid "$pid" --transport "$transport" --payload "$payload" | tee -a "$results"
+    --pid "$pid" --transport "$transport" --payload "$payload" --mode "$mode" | tee -a "$results"
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 done
 
 node -e '
 const runs = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
 const med = (f) => { const v = runs.map(f).sort((a, b) => a - b); return v[Math.floor(v.length / 2)]; };
-console.log(JSON.stringify({ median_of: runs.length, transport: runs[0].transport, payload: runs[0].payload, subscribers: runs[0].subscribers, messages: runs[0].messages,
+console.log(JSON.stringify({ median_of: runs.length, transport: runs[0].transport, mode: runs[0].mode, payload: runs[0].payload, subscribers: runs[0].subscribers, messages: runs[0].messages,
   rate: runs[0].rate, lost: Math.max(...runs.map((r) => r.lost)), duplicates: Math.max(...runs.map((r) => r.duplicates)),
   deliveries_per_s: med((r) => r.deliveries_per_s),
   latency_ms: { p50: med((r) => r.latency_ms.p50), p90: med((r) => r.latency_ms.p90), p99: med((r) => r.latency_ms.p99), max: med((r) => r.latency_ms.max) },
