@@ -47,6 +47,10 @@ build/asan/tests/%: tests/unit/%.c $(ASAN_OBJS)
 	@$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS_COMMON) \
 	    $(shell pkg-config --libs cmocka 2>/dev/null)
 
+# assets.c pulls these in with .incbin; the compiler's dependency list cannot see them.
+ASSETS := clients/js/herald.js clients/js/herald.d.ts clients/demo/index.html
+build/rel/api/assets.o build/asan/api/assets.o: $(ASSETS)
+
 build/herald-fanout: bench/fanout.c
 	$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(REL_CFLAGS) -o $@ $< $(LDLIBS_COMMON)
 

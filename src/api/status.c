@@ -16,32 +16,30 @@ void hr_handle_health(hr_exchange_t *ex)
 void hr_handle_stats(hr_exchange_t *ex)
 {
     hr_server_t *server = ex->worker->server;
-    size_t conns[HR_CONN_KINDS] = {0};
+    static const char *const kind_names[HR_CONN_KINDS] = {"http", "sse", "ws", "poll"};
+    json_t *conns = json_object(), *workers = json_array();
+    size_t totals[HR_CONN_KINDS] = {0};
     uint64_t bytes_out = 0;
-    json_t *workers = json_array();
     for (unsigned w = 0; w < server->nworkers; w++) {
         hr_worker_t *worker = &server->workers[w];
-        size_t http = atomic_load(&worker->conns_now[HR_CONN_HTTP]);
-        size_t sse = atomic_load(&worker->conns_now[HR_CONN_SSE]);
-        size_t ws = atomic_load(&worker->conns_now[HR_CONN_WS]);
-        conns[HR_CONN_HTTP] += http;
-        conns[HR_CONN_SSE] += sse;
-        conns[HR_CONN_WS] += ws;
+        json_t *row = json_pack("{s:i}", "id", (int)w);
+        for (int kind = 0; kind < HR_CONN_KINDS; kind++) {
+            size_t now = atomic_load(&worker->conns_now[kind]);
+            totals[kind] += now;
+            json_object_set_new(row, kind_names[kind], json_integer((json_int_t)now));
+        }
         bytes_out += atomic_load(&worker->bytes_out);
-        json_array_append_new(workers,
-                              json_pack("{s:i, s:I, s:I, s:I}", "id", (int)w, "http",
-                                        (json_int_t)http, "sse", (json_int_t)sse, "ws",
-                                        (json_int_t)ws));
+        json_array_append_new(workers, row);
     }
+    for (int kind = 0; kind < HR_CONN_KINDS; kind++)
+        json_object_set_new(conns, kind_names[kind], json_integer((json_int_t)totals[kind]));
     hr_broker_stats_t stats;
     hr_broker_stats(server->broker, &stats);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t uptime_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - server->started_ms;
     json_t *body = json_pack(
-        "{s:{s:I, s:I, s:I}, s:I, s:I, s:{s:I, s:I}, s:I, s:I, s:I, s:o}", "connections", "http",
-        (json_int_t)conns[HR_CONN_HTTP], "sse", (json_int_t)conns[HR_CONN_SSE], "ws",
-        (json_int_t)conns[HR_CONN_WS], "topics",
+        "{s:o, s:I, s:I, s:{s:I, s:I}, s:I, s:I, s:I, s:o}", "connections", conns, "topics",
         (json_int_t)stats.topics, "subscriptions", (json_int_t)stats.subscriptions, "messages",
         "in", (json_int_t)stats.messages_in, "out", (json_int_t)stats.deliveries, "last_id",
         (json_int_t)stats.last_id, "bytes_out", (json_int_t)bytes_out, "uptime_ms",

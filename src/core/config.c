@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/timeq.h"
 
 enum opt_kind { OPT_LISTEN, OPT_UINT, OPT_SIZE, OPT_MS, OPT_CORS, OPT_LOG };
 
@@ -51,10 +52,14 @@ static const option_row_t options[] = {
      1000, 3600000},
     {"ws-max-message", OPT_SIZE, "2097152", "WebSocket message limit, bytes (1009 above)",
      FIELD(ws_max_message_bytes), 125, 1ull << 30},
-    {"ws-deflate", OPT_UINT, "1", "accept permessage-deflate (1) or not (0)", FIELD(ws_deflate),
-     0, 1},
+    {"ws-deflate", OPT_UINT, "1", "accept permessage-deflate (1) or not (0)", FIELD(ws_deflate), 0,
+     1},
     {"ws-deflate-min", OPT_SIZE, "256", "send WebSocket messages smaller than this uncompressed",
      FIELD(ws_deflate_min_bytes), 0, 1ull << 30},
+    {"poll-timeout", OPT_UINT, "25", "long-poll wait when ?timeout= is absent, s",
+     FIELD(poll_timeout_s), 1, HR_TIMEQ_MAX_S},
+    {"poll-timeout-max", OPT_UINT, "120", "largest long-poll ?timeout= accepted, s",
+     FIELD(poll_timeout_max_s), 1, HR_TIMEQ_MAX_S},
     {"cors-origins", OPT_CORS, "", "comma-separated allowed Origins, or *", FIELD(cors_origins), 0,
      0},
     {"log-level", OPT_LOG, "info", "debug, info, warn or error", FIELD(log_level), 0, 0},

@@ -13,6 +13,7 @@ typedef struct hr_topic_s hr_topic_t;
 
 enum hr_encoding_kind {
     HR_ENC_SSE,             /* SSE event frame */
+    HR_ENC_SSE_JSON,        /* SSE frame, unnamed, data = the message as JSON (?format=json) */
     HR_ENC_WS_TEXT,         /* WebSocket text frame: herald.v1 JSON message */
     HR_ENC_WS_TEXT_DEFLATE, /* the same, compressed (permessage-deflate, no context) */
     HR_ENC_WS_BINARY,       /* WebSocket binary frame with the herald.v1 binary header */
@@ -25,16 +26,16 @@ typedef struct hr_encoded_s {
 } hr_encoded_t;
 
 typedef struct hr_msg_s {
-    atomic_uint refs;                            /* owners; freed at zero */
-    uint64_t id;                                 /* broker-wide, increasing; 0 until published */
-    int64_t time_ms;                             /* publish time, unix ms */
-    hr_topic_t *topic;                           /* holds a topic reference once published */
-    const char *topic_name;                      /* borrowed from topic, NUL-terminated */
-    char *event;                                 /* NUL-terminated; "" means none */
-    char *data;                                  /* payload bytes, NUL-terminated for safety */
-    size_t data_len;                             /* bytes in data */
-    uint32_t retry_ms;                           /* SSE retry hint; 0 means none */
-    int binary;                                   /* data is not UTF-8 text (or was sent as binary) */
+    atomic_uint refs;       /* owners; freed at zero */
+    uint64_t id;            /* broker-wide, increasing; 0 until published */
+    int64_t time_ms;        /* publish time, unix ms */
+    hr_topic_t *topic;      /* holds a topic reference once published */
+    const char *topic_name; /* borrowed from topic, NUL-terminated */
+    char *event;            /* NUL-terminated; "" means none */
+    char *data;             /* payload bytes, NUL-terminated for safety */
+    size_t data_len;        /* bytes in data */
+    uint32_t retry_ms;      /* SSE retry hint; 0 means none */
+    int binary;             /* data is not UTF-8 text (or was sent as binary) */
     _Atomic(hr_encoded_t *) encoded[HR_ENC_MAX]; /* per-transport cache, set once */
 } hr_msg_t;
 

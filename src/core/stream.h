@@ -27,4 +27,24 @@ struct hr_stream_s {
     void *user; /* the stream user's object */
 };
 
+/* A response answered later: a parked long poll. The request has been read; the connection
+ * waits, reading only to notice the client leaving or sending more. */
+typedef struct hr_pending_s hr_pending_t;
+
+typedef struct hr_pending_ops_s {
+    /* Sends the whole response (with Content-Length), ending the pending state; with `close`
+     * the connection closes after it. on_close is not called after this. */
+    void (*respond)(hr_pending_t *pending, int status, const char *content_type, const char *body,
+                    size_t len, int close);
+} hr_pending_ops_t;
+
+struct hr_pending_s {
+    const hr_pending_ops_t *ops;
+    /* Set by the user. wake: answer now (the client sent another request, or the server is
+     * stopping). on_close: the connection went before the answer; free the user state. */
+    void (*wake)(hr_pending_t *pending);
+    void (*on_close)(hr_pending_t *pending);
+    void *user;
+};
+
 #endif

@@ -58,6 +58,11 @@ static void on_inbox(uv_async_t *handle)
      * and send them with one writev instead of one write per frame. */
     worker->corked = 1;
     hr_broker_drain(worker->broker, worker->id);
+    while (!hr_list_empty(&worker->after_drain)) {
+        hr_task_t *task = hr_container_of(worker->after_drain.next, hr_task_t, link);
+        hr_list_remove(&task->link);
+        task->run(task);
+    }
     hr_conn_uncork(worker);
 }
 
@@ -90,6 +95,7 @@ static void close_all(hr_worker_t *worker)
                               (uv_handle_t *)&worker->grace_timer};
     for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++)
         if (!uv_is_closing(handles[i])) uv_close(handles[i], NULL);
+    hr_timeq_close(&worker->timeouts);
 }
 
 static void on_grace_over(uv_timer_t *timer)
@@ -147,6 +153,7 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const 
     hr_list_init(&worker->conns);
     hr_list_init(&worker->subs);
     hr_list_init(&worker->dirty);
+    hr_list_init(&worker->after_drain);
     int fd = bind_reuseport(config->listen_host, port);
     if (fd < 0) return fd;
     worker->listen_fd = fd;
@@ -161,6 +168,7 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const 
     uv_timer_init(&worker->loop, &worker->heartbeat_timer);
     uv_timer_init(&worker->loop, &worker->housekeeping_timer);
     uv_timer_init(&worker->loop, &worker->grace_timer);
+    hr_timeq_init(&worker->loop, &worker->timeouts);
     worker->listener.data = worker;
     worker->inbox_wake.data = worker;
     worker->stop_wake.data = worker;
@@ -216,6 +224,12 @@ const char *hr_worker_date(hr_worker_t *worker)
 void hr_worker_add_sub(hr_worker_t *worker, hr_sub_t *sub)
 {
     hr_list_push(&worker->subs, &sub->worker_link);
+}
+
+void hr_worker_after_drain(hr_worker_t *worker, hr_task_t *task)
+{
+    if (task->link.next && task->link.next != &task->link) return; /* already queued */
+    hr_list_push(&worker->after_drain, &task->link);
 }
 
 void hr_worker_remove_sub(hr_worker_t *worker, hr_sub_t *sub)

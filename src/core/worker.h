@@ -10,10 +10,19 @@
 #include "core/broker.h"
 #include "core/config.h"
 #include "core/list.h"
+#include "core/timeq.h"
 
 typedef struct hr_server_s hr_server_t;
 
-enum hr_conn_kind { HR_CONN_HTTP, HR_CONN_SSE, HR_CONN_WS, HR_CONN_KINDS };
+enum hr_conn_kind { HR_CONN_HTTP, HR_CONN_SSE, HR_CONN_WS, HR_CONN_POLL, HR_CONN_KINDS };
+
+/* Work to run once the current inbox drain is over (a long poll answering with every message
+ * that drain brought, rather than the first). */
+typedef struct hr_task_s hr_task_t;
+struct hr_task_s {
+    hr_list_t link; /* in worker->after_drain; self-linked when not queued */
+    void (*run)(hr_task_t *task);
+};
 
 typedef struct hr_worker_s {
     unsigned id;               /* 0..workers-1 */
@@ -31,6 +40,8 @@ typedef struct hr_worker_s {
     hr_list_t conns;                        /* every open hr_conn_t */
     hr_list_t subs;                         /* every live hr_sub_t */
     hr_list_t dirty;                        /* connections with corked frames */
+    hr_list_t after_drain;                  /* hr_task_t to run after the inbox drain */
+    hr_timeq_t timeouts;                    /* parked long polls */
     int corked;                             /* draining the inbox: gather writes */
     int stopping;                           /* shutdown begun */
     uint64_t grace_deadline_ms;             /* loop time when shutdown stops waiting */
@@ -57,5 +68,8 @@ const char *hr_worker_date(hr_worker_t *worker);
 
 void hr_worker_add_sub(hr_worker_t *worker, hr_sub_t *sub);
 void hr_worker_remove_sub(hr_worker_t *worker, hr_sub_t *sub);
+
+/* Queues `task` to run after the drain under way (idempotent while queued). */
+void hr_worker_after_drain(hr_worker_t *worker, hr_task_t *task);
 
 #endif

@@ -19,6 +19,9 @@ static const handler_fn handlers[] = {
     [HR_ROUTE_TOPIC_MESSAGES] = hr_handle_messages,
     [HR_ROUTE_TOPIC_SUBSCRIBERS] = hr_handle_kick,
     [HR_ROUTE_WS] = hr_handle_ws,
+    [HR_ROUTE_TOPIC_POLL] = hr_handle_poll,
+    [HR_ROUTE_POLL] = hr_handle_poll,
+    [HR_ROUTE_ASSET] = hr_handle_asset,
 };
 /* clang-format on */
 

@@ -37,6 +37,10 @@ void hr_respond_json(hr_exchange_t *ex, int status, json_t *json);
 hr_stream_t *hr_respond_stream(hr_exchange_t *ex, const char *content_type,
                                const char *extra_headers);
 
+/* Ends the handler without an answer: the connection waits for pending->ops->respond. The
+ * caller sets wake, on_close and user before returning to the event loop. */
+hr_pending_t *hr_respond_later(hr_exchange_t *ex);
+
 const char *hr_status_text(int status);
 
 #endif

@@ -13,6 +13,12 @@ typedef struct h1_s {
     hr_stream_t stream;    /* valid once streaming */
     hr_conn_t *conn;
     int streaming; /* a streamed response is under way; input is ignored */
+    int parked;    /* a request waits for hr_pending_t.respond */
+    hr_pending_t pending;
+    /* What the late answer needs of the parked request. */
+    enum hr_method parked_method;
+    const char *parked_cors; /* into the config */
+    int parked_keep_alive;
 } h1_t;
 
 static void h1_on_data(hr_conn_t *conn, const char *data, size_t len);
@@ -168,6 +174,37 @@ hr_stream_t *hr_respond_stream(hr_exchange_t *ex, const char *content_type,
     return &h1->stream;
 }
 
+static void h1_pending_respond(hr_pending_t *pending, int status, const char *content_type,
+                               const char *body, size_t len, int close)
+{
+    h1_t *h1 = hr_container_of(pending, h1_t, pending);
+    if (!h1->parked) return;
+    h1->parked = 0;
+    hr_conn_set_kind(h1->conn, HR_CONN_HTTP);
+    h1->conn->last_read_ms = (int64_t)uv_now(&h1->conn->worker->loop); /* idle from now */
+    hr_exchange_t ex = {.conn = h1->conn,
+                        .worker = h1->conn->worker,
+                        .method = h1->parked_method,
+                        .cors_origin = h1->parked_cors,
+                        .keep_alive = h1->parked_keep_alive && !close};
+    hr_respond(&ex, status, content_type, body, len, NULL);
+}
+
+static const hr_pending_ops_t h1_pending_ops = {h1_pending_respond};
+
+hr_pending_t *hr_respond_later(hr_exchange_t *ex)
+{
+    h1_t *h1 = ex->conn->proto_state;
+    ex->responded = 1;
+    h1->parked = 1;
+    h1->parked_method = ex->method;
+    h1->parked_cors = ex->cors_origin;
+    h1->parked_keep_alive = ex->keep_alive;
+    h1->pending = (hr_pending_t){.ops = &h1_pending_ops};
+    hr_conn_set_kind(ex->conn, HR_CONN_POLL);
+    return &h1->pending;
+}
+
 static void answer_parse_error(hr_conn_t *conn, h1_t *h1)
 {
     hr_exchange_t ex = {.conn = conn, .worker = conn->worker, .keep_alive = 0};
@@ -186,6 +223,16 @@ static void h1_on_data(hr_conn_t *conn, const char *data, size_t len)
         return;
     }
     while (len > 0 && !h1->streaming && !conn->closing && !conn->finishing) {
+        if (h1->parked) {
+            /* A request pipelined behind a parked poll: answer the poll with what it has, so
+             * answers keep the order of requests. */
+            h1->pending.wake(&h1->pending);
+            if (h1->parked) {
+                hr_conn_close(conn);
+                return;
+            }
+            continue;
+        }
         size_t used = 0;
         enum hr_parse_result result = hr_reqparser_feed(&h1->parser, data, len, &used);
         data += used;
@@ -219,6 +266,7 @@ static void h1_on_close(hr_conn_t *conn)
     h1_t *h1 = conn->proto_state;
     if (!h1) return;
     if (h1->streaming && h1->stream.on_close) h1->stream.on_close(&h1->stream);
+    if (h1->parked && h1->pending.on_close) h1->pending.on_close(&h1->pending);
     hr_reqparser_reset(&h1->parser);
     free(h1);
     conn->proto_state = NULL;
@@ -229,5 +277,6 @@ static void h1_on_shutdown(hr_conn_t *conn)
     h1_t *h1 = conn->proto_state;
     /* Idle keep-alive connections go now; one mid-request gets its answer first (with
      * Connection: close); streams were ended by their transport. */
-    if (!h1 || (!h1->streaming && !h1->parser.req)) hr_conn_finish(conn);
+    if (h1 && h1->parked) h1->pending.wake(&h1->pending); /* answered with Connection: close */
+    if (!h1 || (!h1->streaming && !h1->parked && !h1->parser.req)) hr_conn_finish(conn);
 }

@@ -17,10 +17,15 @@ static const route_t routes[] = {
     {"/v1/publish", HR_POST, HR_ROUTE_PUBLISH_MANY, "POST, OPTIONS"},
     {"/v1/events", HR_GET, HR_ROUTE_EVENTS, "GET, OPTIONS"},
     {"/v1/ws", HR_GET, HR_ROUTE_WS, "GET"},
+    {"/v1/poll", HR_GET, HR_ROUTE_POLL, "GET, OPTIONS"},
+    {"/herald.js", HR_GET | HR_HEAD, HR_ROUTE_ASSET, "GET, HEAD"},
+    {"/herald.d.ts", HR_GET | HR_HEAD, HR_ROUTE_ASSET, "GET, HEAD"},
+    {"/demo", HR_GET | HR_HEAD, HR_ROUTE_ASSET, "GET, HEAD"},
     {"/v1/topics/{topic}", HR_POST, HR_ROUTE_PUBLISH, "POST, OPTIONS"},
     {"/v1/topics/{topic}/events", HR_GET, HR_ROUTE_TOPIC_EVENTS, "GET, OPTIONS"},
     {"/v1/topics/{topic}/messages", HR_GET | HR_HEAD, HR_ROUTE_TOPIC_MESSAGES,
      "GET, HEAD, OPTIONS"},
+    {"/v1/topics/{topic}/poll", HR_GET, HR_ROUTE_TOPIC_POLL, "GET, OPTIONS"},
     {"/v1/topics/{topic}/subscribers", HR_DELETE, HR_ROUTE_TOPIC_SUBSCRIBERS, "DELETE, OPTIONS"},
 };
 

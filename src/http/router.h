@@ -17,6 +17,9 @@ enum hr_route_id {
     HR_ROUTE_TOPIC_MESSAGES,    /* GET /v1/topics/{topic}/messages */
     HR_ROUTE_TOPIC_SUBSCRIBERS, /* DELETE /v1/topics/{topic}/subscribers */
     HR_ROUTE_WS,                /* GET /v1/ws (WebSocket upgrade) */
+    HR_ROUTE_TOPIC_POLL,        /* GET /v1/topics/{topic}/poll (long and short polling) */
+    HR_ROUTE_POLL,              /* GET /v1/poll?topic=a&topic=b */
+    HR_ROUTE_ASSET,             /* GET /herald.js, /herald.d.ts, /demo */
 };
 
 typedef struct hr_route_match_s {

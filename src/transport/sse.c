@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/handlers.h"
+#include "api/msg_json.h"
 #include "core/error.h"
 #include "core/id.h"
 #include "core/base64.h"
@@ -15,11 +16,12 @@
 #include "transport/sse_encode.h"
 
 typedef struct sse_sub_s {
-    hr_sub_t sub;           /* broker membership */
-    hr_stream_t *stream;    /* where frames go */
-    hr_worker_t *worker;    /* owner thread */
-    uint64_t last_write_ms; /* loop time of the last frame, to skip needless heartbeats */
-    int ended;              /* end requested */
+    hr_sub_t sub;                   /* broker membership */
+    hr_stream_t *stream;            /* where frames go */
+    hr_worker_t *worker;            /* owner thread */
+    uint64_t last_write_ms;         /* loop time of the last frame, to skip needless heartbeats */
+    int ended;                      /* end requested */
+    enum hr_encoding_kind encoding; /* HR_ENC_SSE, or HR_ENC_SSE_JSON for ?format=json */
 } sse_sub_t;
 
 extern const hr_transport_t hr_sse_transport;
@@ -43,17 +45,43 @@ static hr_encoded_t *encode_sse(const hr_msg_t *msg)
     size_t size = hr_sse_frame_size(id_len, event_len, msg->retry_ms, data, data_len);
     hr_encoded_t *enc = malloc(sizeof *enc + size);
     if (enc)
-        enc->len = hr_sse_frame(enc->bytes, id, id_len, msg->event, event_len, msg->retry_ms,
-                                data, data_len);
+        enc->len = hr_sse_frame(enc->bytes, id, id_len, msg->event, event_len, msg->retry_ms, data,
+                                data_len);
     free(b64);
     return enc;
+}
+
+/* ?format=json: every event unnamed (so EventSource.onmessage sees all of them, whatever their
+ * names) with the whole message as data: {"id","topic","event","data"|"data_b64","time"}. This
+ * is how a client learns each message's topic on a multi-topic stream. */
+static hr_encoded_t *encode_sse_json(const hr_msg_t *msg)
+{
+    char id[HR_ID_STR_MAX];
+    size_t id_len = hr_id_format(msg->id, id);
+    json_t *json = hr_msg_to_json(msg);
+    char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    json_decref(json);
+    if (!text) return NULL;
+    size_t text_len = strlen(text);
+    size_t size = hr_sse_frame_size(id_len, 0, msg->retry_ms, text, text_len);
+    hr_encoded_t *enc = malloc(sizeof *enc + size);
+    if (enc) enc->len = hr_sse_frame(enc->bytes, id, id_len, "", 0, msg->retry_ms, text, text_len);
+    free(text);
+    return enc;
+}
+
+static const hr_encoded_t *sse_encoding(sse_sub_t *sse, hr_msg_t *msg)
+{
+    if (sse->encoding == HR_ENC_SSE_JSON)
+        return hr_msg_encoding(msg, HR_ENC_SSE_JSON, encode_sse_json);
+    return hr_msg_encoding(msg, HR_ENC_SSE, encode_sse);
 }
 
 static int sse_deliver(hr_sub_t *sub, hr_msg_t *msg)
 {
     sse_sub_t *sse = (sse_sub_t *)sub;
     if (sse->ended) return HR_ESHUTDOWN;
-    const hr_encoded_t *enc = hr_msg_encoding(msg, HR_ENC_SSE, encode_sse);
+    const hr_encoded_t *enc = sse_encoding(sse, msg);
     if (!enc) return -1;
     sse->last_write_ms = uv_now(&sse->worker->loop);
     return sse->stream->ops->write(sse->stream, enc->bytes, enc->len, msg);
@@ -133,7 +161,7 @@ static int write_preamble(sse_sub_t *sse, const hr_replay_t *replay, uint64_t si
 static int replay_history(sse_sub_t *sse, const hr_replay_t *replay)
 {
     for (size_t i = 0; i < replay->count; i++) {
-        const hr_encoded_t *enc = hr_msg_encoding(replay->msgs[i], HR_ENC_SSE, encode_sse);
+        const hr_encoded_t *enc = sse_encoding(sse, replay->msgs[i]);
         if (!enc) return -1;
         if (sse->stream->ops->write(sse->stream, enc->bytes, enc->len, replay->msgs[i]) != 0)
             return -1;
@@ -160,6 +188,12 @@ void hr_handle_sse(hr_exchange_t *ex)
     if (hr_api_topics(ex, names, lens, max, &n) != 0) goto fail;
     int resuming = resume_point(ex, &since);
     if (resuming < 0) goto fail;
+    const hr_qparam_t *format = hr_query_get(ex->params, ex->nparams, "format");
+    if (format && strcmp(format->value, "json") != 0) {
+        hr_respond_error(ex, 400, "format must be json (or absent)");
+        goto fail;
+    }
+    sse->encoding = format ? HR_ENC_SSE_JSON : HR_ENC_SSE;
     sse->worker = ex->worker;
     sse->sub.vt = &hr_sse_transport;
     sse->sub.owner = sse;

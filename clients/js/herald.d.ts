@@ -1,0 +1,62 @@
+// Types for herald.js (served by herald at /herald.d.ts).
+
+export type TransportName = "ws" | "sse" | "poll";
+
+export interface HeraldMessage {
+  topic: string;
+  /** Broker-wide increasing id: a resume point for any set of topics. */
+  id: number;
+  /** Event name; "message" when the publisher gave none. */
+  event: string;
+  /** Text, or bytes for a binary message. */
+  data: string | Uint8Array;
+  binary: boolean;
+  /** Publish time, unix ms (absent on WebSocket binary frames). */
+  time?: number;
+}
+
+export interface GapInfo {
+  topic: string;
+  /** History no longer holds messages up to this id: some may have been missed. */
+  availableAfter: number;
+}
+
+export interface Handlers {
+  message?(msg: HeraldMessage): void;
+  /** The transport in use changed (first open, or a fallback). */
+  transport?(name: TransportName): void;
+  open?(info: { transport: TransportName }): void;
+  disconnect?(info: { transport: TransportName; reason: string }): void;
+  gap?(info: GapInfo): void;
+  error?(err: Error): void;
+  close?(): void;
+}
+
+export interface SubscribeOptions {
+  /** herald's base URL; default: where herald.js was loaded from. */
+  url?: string;
+  /** Order to try; default ["ws", "sse", "poll"]. */
+  transports?: TransportName[];
+  /** Resume after this id instead of starting from now. */
+  since?: number;
+  /** Reconnect backoff bounds, ms (default 250 and 10000), with jitter. */
+  backoffMin?: number;
+  backoffMax?: number;
+  /** Long-poll wait, s (default 25). */
+  pollTimeout?: number;
+}
+
+export interface Subscription {
+  readonly topics: string[];
+  /** The transport in use, null before the first open. */
+  readonly transport: TransportName | null;
+  /** Highest id delivered (or covered by a poll cursor). */
+  readonly lastId: number | null;
+  /** Over the open WebSocket if any, else HTTP. */
+  publish(topic: string, data: string | Blob | ArrayBuffer | Uint8Array, options?: { event?: string }): Promise<{ topic: string; id: number }>;
+  close(): void;
+}
+
+export function subscribe(topics: string | string[], handlers?: Handlers, options?: SubscribeOptions): Subscription;
+
+export function publish(topic: string, data: string | Blob | ArrayBuffer | Uint8Array, options?: { event?: string; url?: string }): Promise<{ topic: string; id: number }>;

@@ -1,0 +1,340 @@
+// herald.js — the browser (and Node 22+) client for herald. An ES module, no build step.
+//
+//   import { subscribe } from "http://127.0.0.1:8080/herald.js";
+//   const sub = subscribe(["news", "chat"], {
+//     message: (m) => console.log(m.topic, m.id, m.event, m.data),
+//     transport: (name) => console.log("using", name),
+//   });
+//   await sub.publish("chat", "hello");
+//   sub.close();
+//
+// Transports are tried in order (default WebSocket, then SSE, then long polling). A transport
+// that fails before it opens hands over to the next; one that drops after opening reconnects
+// with exponential backoff and full jitter. Every reconnect resumes from the last id seen, on
+// every transport (herald's ids increase across all topics, so one id is a resume point for
+// any set of topics), and a message whose id is not above the last one is dropped: each
+// message reaches the handler once, in order.
+
+const DEFAULT_TRANSPORTS = ["ws", "sse", "poll"];
+
+function defaultBase() {
+  try {
+    return new URL(".", import.meta.url).href.replace(/\/$/, "");
+  } catch {
+    return "";
+  }
+}
+
+function topicQuery(topics) {
+  return topics.map((t) => "topic=" + encodeURIComponent(t)).join("&");
+}
+
+function decodeBase64(text) {
+  const bin = atob(text);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return bytes;
+}
+
+// A message from JSON (poll, SSE ?format=json, WebSocket text): binary data arrives as data_b64.
+function fromJson(m) {
+  const msg = { topic: m.topic, id: Number(m.id), event: m.event || "message" };
+  if (m.data_b64 !== undefined) {
+    msg.data = decodeBase64(m.data_b64);
+    msg.binary = true;
+  } else {
+    msg.data = m.data;
+    msg.binary = false;
+  }
+  if (m.time !== undefined) msg.time = m.time;
+  return msg;
+}
+
+// A WebSocket binary frame: [1][topic len][topic][id: 8 bytes BE][event len][event][data...]
+function fromBinaryFrame(buffer) {
+  const bytes = new Uint8Array(buffer);
+  const view = new DataView(buffer);
+  const text = new TextDecoder();
+  if (bytes.length < 2 || bytes[0] !== 1) return null;
+  let at = 1;
+  const topicLen = bytes[at++];
+  const topic = text.decode(bytes.subarray(at, at + topicLen));
+  at += topicLen;
+  const id = Number(view.getBigUint64(at));
+  at += 8;
+  const eventLen = bytes[at++];
+  const event = text.decode(bytes.subarray(at, at + eventLen));
+  at += eventLen;
+  return { topic, id, event: event || "message", data: bytes.slice(at), binary: true };
+}
+
+class Subscription {
+  constructor(topics, handlers, options) {
+    this.topics = Array.isArray(topics) ? [...topics] : [topics];
+    this.handlers = handlers || {};
+    this.base = (options.url || defaultBase()).replace(/\/$/, "");
+    this.order = (options.transports || DEFAULT_TRANSPORTS).filter((t) => this.#available(t));
+    this.backoffMin = options.backoffMin ?? 250;
+    this.backoffMax = options.backoffMax ?? 10000;
+    this.pollTimeout = options.pollTimeout ?? 25;
+    this.lastId = options.since ?? null; // resume point: highest id delivered
+    this.transport = null; // name of the transport in use, once open
+    this.closed = false;
+    this.index = 0; // into this.order
+    this.failures = 0; // consecutive attempts that ended without opening
+    this.conn = null; // { close() } of the attempt under way
+    this.timer = null;
+    this.nextReq = 1;
+    this.acks = new Map(); // req -> { resolve, reject } for WebSocket publishes
+    if (this.order.length === 0) {
+      queueMicrotask(() => this.#emit("error", new Error("no usable transport")));
+      return;
+    }
+    this.#connect();
+  }
+
+  #available(name) {
+    if (name === "ws") return typeof globalThis.WebSocket === "function";
+    if (name === "sse") return typeof globalThis.EventSource === "function";
+    if (name === "poll") return typeof globalThis.fetch === "function";
+    return false;
+  }
+
+  #emit(name, ...args) {
+    const fn = this.handlers[name];
+    if (typeof fn === "function") {
+      try {
+        fn(...args);
+      } catch (err) {
+        setTimeout(() => {
+          throw err;
+        });
+      }
+    }
+  }
+
+  // Hands a message to the page unless it was already delivered (a resume may replay it).
+  #deliver(msg) {
+    if (this.lastId !== null && msg.id <= this.lastId) return;
+    this.lastId = msg.id;
+    this.#emit("message", msg);
+  }
+
+  #opened(name) {
+    this.failures = 0;
+    if (this.transport !== name) {
+      this.transport = name;
+      this.#emit("transport", name);
+    }
+    this.#emit("open", { transport: name });
+  }
+
+  // The attempt ended. `wasOpen`: it had opened (a drop: retry the same transport); otherwise
+  // move on to the next transport, and back off once every transport has failed in a row.
+  #ended(wasOpen, reason) {
+    this.conn = null;
+    if (this.closed) return;
+    this.#emit("disconnect", { transport: this.order[this.index], reason });
+    let delay;
+    if (wasOpen) {
+      delay = this.#backoff(0);
+    } else {
+      this.failures++;
+      this.index = (this.index + 1) % this.order.length;
+      delay = this.failures < this.order.length ? 0 : this.#backoff(this.failures - this.order.length);
+    }
+    this.timer = setTimeout(() => this.#connect(), delay);
+  }
+
+  #backoff(attempt) {
+    const cap = Math.min(this.backoffMax, this.backoffMin * 2 ** Math.min(attempt, 16));
+    return cap / 2 + Math.random() * (cap / 2); // jitter: spread reconnect storms
+  }
+
+  #connect() {
+    this.timer = null;
+    if (this.closed) return;
+    const name = this.order[this.index];
+    if (name === "ws") this.conn = this.#connectWs();
+    else if (name === "sse") this.conn = this.#connectSse();
+    else this.conn = this.#connectPoll();
+  }
+
+  #connectWs() {
+    const url = this.base.replace(/^http/, "ws") + "/v1/ws";
+    const ws = new WebSocket(url, "herald.v1");
+    ws.binaryType = "arraybuffer";
+    let open = false;
+    let done = false;
+    const subReq = this.nextReq++;
+    const end = (reason) => {
+      if (done) return;
+      done = true;
+      this.#failAcks(new Error("connection closed"));
+      this.ws = null;
+      this.#ended(open, reason);
+    };
+    ws.onopen = () => {
+      const request = { type: "subscribe", topics: this.topics, req: subReq };
+      if (this.lastId !== null) request.since = String(this.lastId);
+      ws.send(JSON.stringify(request));
+    };
+    ws.onmessage = (ev) => {
+      if (typeof ev.data !== "string") {
+        const msg = fromBinaryFrame(ev.data);
+        if (msg) this.#deliver(msg);
+        return;
+      }
+      let m;
+      try {
+        m = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      if (m.type === "message") this.#deliver(fromJson(m));
+      else if (m.req === subReq && !open) {
+        if (m.type !== "ack") {
+          this.#emit("error", new Error(m.message || m.code));
+          ws.close(1000);
+          return;
+        }
+        open = true;
+        this.ws = ws;
+        this.#opened("ws");
+      } else if (m.type === "ack" || m.type === "error") this.#settleAck(m);
+      else if (m.type === "gap") this.#emit("gap", { topic: m.topic, availableAfter: Number(m.available_after) });
+      else if (m.type === "unsubscribed") {
+        // The server ended one topic (a kick). Resuming all topics from the last id seen so
+        // far is exact only if nothing after this frame counts, so stop reading and reconnect.
+        ws.onmessage = null;
+        ws.close(1000);
+        end("unsubscribed " + m.topic);
+      }
+    };
+    ws.onerror = () => end("error");
+    ws.onclose = (ev) => end("close " + ev.code);
+    return { close: () => { done = true; this.ws = null; ws.close(1000); } };
+  }
+
+  #connectSse() {
+    let url = this.base + "/v1/events?" + topicQuery(this.topics) + "&format=json";
+    if (this.lastId !== null) url += "&lastEventId=" + this.lastId;
+    const es = new EventSource(url);
+    let open = false;
+    let done = false;
+    es.onopen = () => {
+      open = true;
+      this.#opened("sse");
+    };
+    es.onmessage = (ev) => {
+      try {
+        this.#deliver(fromJson(JSON.parse(ev.data)));
+      } catch {
+        /* not herald's JSON: ignore */
+      }
+    };
+    es.addEventListener("herald.gap", (ev) => {
+      const gap = JSON.parse(ev.data);
+      this.#emit("gap", { topic: gap.topic, availableAfter: Number(gap.available_after) });
+    });
+    // EventSource would reconnect by itself, but without our backoff, our dedup-aware resume
+    // point or our fallback; so every error ends the attempt and we decide.
+    es.onerror = () => {
+      if (done) return;
+      done = true;
+      es.close();
+      this.#ended(open, "error");
+    };
+    return { close: () => { done = true; es.close(); } };
+  }
+
+  #connectPoll() {
+    const abort = new AbortController();
+    let open = false;
+    let done = false;
+    const loop = async () => {
+      let cursor = this.lastId;
+      while (!done) {
+        // The first request is a short poll: it opens at once and gives the cursor.
+        let url = this.base + "/v1/poll?" + topicQuery(this.topics);
+        url += "&timeout=" + (open ? this.pollTimeout : 0);
+        if (cursor !== null) url += "&since=" + cursor;
+        const res = await fetch(url, { signal: abort.signal, cache: "no-store" });
+        if (!res.ok) throw new Error("poll answered " + res.status);
+        const batch = await res.json();
+        if (done) return;
+        if (!open) {
+          open = true;
+          this.#opened("poll");
+        }
+        for (const gap of batch.gaps || [])
+          this.#emit("gap", { topic: gap.topic, availableAfter: Number(gap.available_after) });
+        for (const m of batch.messages) this.#deliver(fromJson(m));
+        cursor = Number(batch.cursor);
+        // Everything up to the cursor is delivered or never existed: a resume point for
+        // whichever transport comes next.
+        if (this.lastId === null || cursor > this.lastId) this.lastId = cursor;
+      }
+    };
+    loop().catch((err) => {
+      if (done) return;
+      done = true;
+      this.#ended(open, String(err && err.message));
+    });
+    return { close: () => { done = true; abort.abort(); } };
+  }
+
+  #settleAck(m) {
+    const waiter = this.acks.get(m.req);
+    if (!waiter) return;
+    this.acks.delete(m.req);
+    if (m.type === "ack") waiter.resolve(m.messages ? m.messages[0] : m);
+    else waiter.reject(new Error(m.message || m.code));
+  }
+
+  #failAcks(err) {
+    for (const waiter of this.acks.values()) waiter.reject(err);
+    this.acks.clear();
+  }
+
+  // Publishes over the WebSocket when one is open, else over HTTP. Resolves to {topic, id}.
+  publish(topic, data, { event } = {}) {
+    if (this.ws && this.ws.readyState === 1 && typeof data === "string") {
+      const req = this.nextReq++;
+      const frame = { type: "publish", topic, data, req };
+      if (event) frame.event = event;
+      return new Promise((resolve, reject) => {
+        this.acks.set(req, { resolve, reject });
+        this.ws.send(JSON.stringify(frame));
+      });
+    }
+    return publish(topic, data, { event, url: this.base });
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.conn) this.conn.close();
+    this.conn = null;
+    this.#failAcks(new Error("closed"));
+    this.#emit("close");
+  }
+}
+
+// Subscribes to one topic or several. handlers: message, transport, open, disconnect, gap,
+// error, close. options: url, transports, since, backoffMin, backoffMax, pollTimeout.
+export function subscribe(topics, handlers = {}, options = {}) {
+  return new Subscription(topics, handlers, options);
+}
+
+// Publishes over HTTP. Resolves to {topic, id}.
+export async function publish(topic, data, { event, url } = {}) {
+  const base = (url || defaultBase()).replace(/\/$/, "");
+  let target = base + "/v1/topics/" + encodeURIComponent(topic);
+  if (event) target += "?event=" + encodeURIComponent(event);
+  const res = await fetch(target, { method: "POST", body: data });
+  const body = await res.json();
+  if (!res.ok) throw new Error(body.error || "publish answered " + res.status);
+  return body;
+}
