@@ -70,6 +70,8 @@ run: deps
 	@printf '  curl -d "hello" "http://127.0.0.1:8080/v1/topics/news?event=greeting"\n'
 	@printf '  curl -H "Content-Type: application/json" -d '"'"'{"event":"note","data":{"x":1}}'"'"' http://127.0.0.1:8080/v1/topics/news\n'
 	@printf '  curl "http://127.0.0.1:8080/v1/topics/news/messages?since=0"\n'
+	@printf '  curl "http://127.0.0.1:8080/v1/topics/news/poll?timeout=25"    # long poll\n'
+	@printf '  open http://127.0.0.1:8080/demo  (WebSocket, SSE and long polling side by side)\n'
 	@printf '  curl http://127.0.0.1:8080/v1/stats\n\n'
 	exec ./build/herald --listen $${HERALD_LISTEN:-127.0.0.1:8080}
 

@@ -21,6 +21,23 @@ let herald;
 before(async () => { herald = await startHerald(['--workers', String(workers), '--sse-retry', '200', '--history-size', '50']); });
 after(async () => { await herald.stop(); });
 
+test('?format=json: every event unnamed, data carries topic, name and binary as data_b64', async () => {
+  const es = new EventSource(`${herald.url}/v1/events?topic=j1&topic=j2&format=json`);
+  const got = collect(es, ['message', 'named']);
+  await opened(es);
+  const a = await publish(herald.url, 'j1', 'one', { event: 'named' });
+  const b = await publish(herald.url, 'j2', Buffer.from([0xff, 0x00, 0x41]));
+  await waitFor(() => got.length === 2, { what: '2 events' });
+  es.close();
+  assert.deepEqual(got.map((e) => e.type), ['message', 'message'], 'no named events');
+  const [first, second] = got.map((e) => JSON.parse(e.data));
+  assert.deepEqual([first.id, first.topic, first.event, first.data], [a, 'j1', 'named', 'one']);
+  assert.equal(got[0].id, String(a));
+  assert.deepEqual([second.id, second.topic, second.data_b64], [b, 'j2', '/wBB']);
+  const bad = await fetch(`${herald.url}/v1/topics/j1/events?format=xml`);
+  assert.equal(bad.status, 400);
+});
+
 test('custom event names, multi-line data and UTF-8 arrive intact', async () => {
   const es = new EventSource(`${herald.url}/v1/topics/t1/events`);
   const got = collect(es, ['message', 'greeting', 'note']);
