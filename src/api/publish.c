@@ -7,6 +7,8 @@
 #include "api/publish_body.h"
 #include "core/error.h"
 #include "core/id.h"
+#include "core/log.h"
+#include "core/server.h"
 
 static int is_json(const hr_request_t *req)
 {
@@ -50,8 +52,9 @@ static json_t *publish_all(hr_exchange_t *ex, const hr_pub_body_t *body, const c
 {
     json_t *published = json_array();
     for (size_t i = 0; i < n; i++) {
-        hr_publish_t pub = {names[i],   lens[i],        body->event,    body->event_len,
-                            body->data, body->data_len, body->retry_ms, body->want_id, 0};
+        hr_publish_t pub = {names[i],        lens[i],       body->event,
+                            body->event_len, body->data,    body->data_len,
+                            body->retry_ms,  body->want_id, 0};
         uint64_t id = 0;
         int rc = hr_broker_publish(ex->worker->broker, &pub, &id);
         if (rc == HR_ECONFLICT) {
@@ -68,6 +71,74 @@ static json_t *publish_all(hr_exchange_t *ex, const hr_pub_body_t *body, const c
             published, json_pack("{s:s%, s:I}", "topic", names[i], lens[i], "id", (json_int_t)id));
     }
     return published;
+}
+
+/* A publish answered once its messages are on disk (--durability sync or batch). */
+typedef struct publish_wait_s {
+    hr_durable_wait_t wait;
+    hr_pending_t *pending;
+    uint64_t conn_id; /* for the log line of a failed write */
+    char *body;       /* the 200 answer, ready */
+} publish_wait_t;
+
+static const char not_stored[] =
+    "{\"error\":\"not stored: the write to disk failed (disk full?); the message was delivered "
+    "live but may be missing after a restart\",\"status\":507}";
+
+static void publish_stored(hr_durable_wait_t *wait, int stored)
+{
+    publish_wait_t *pw = hr_container_of(wait, publish_wait_t, wait);
+    hr_pending_t *pending = pw->pending;
+    if (stored) {
+        pending->ops->respond(pending, 200, "application/json", pw->body, strlen(pw->body), 0);
+    } else {
+        hr_warn("publish.not_stored", "conn=%llu id=%llu status=507",
+                (unsigned long long)pw->conn_id, (unsigned long long)wait->id);
+        pending->ops->respond(pending, 507, "application/json", not_stored, sizeof not_stored - 1,
+                              0);
+    }
+    free(pw->body);
+    free(pw);
+}
+
+/* The client left before the disk answered: the write goes on, nobody hears of it. */
+static void publish_gone(hr_pending_t *pending)
+{
+    publish_wait_t *pw = pending->user;
+    hr_list_remove(&pw->wait.link);
+    free(pw->body);
+    free(pw);
+}
+
+static void publish_wake(hr_pending_t *pending)
+{
+    (void)pending; /* the answer needs the disk; it comes when the write does */
+}
+
+/* Answers now, or parks the answer until `last_id` is durable. Steals `reply`. */
+static void answer_publish(hr_exchange_t *ex, json_t *reply, uint64_t last_id)
+{
+    hr_store_t *store = ex->worker->server->store;
+    if (!hr_store_waits(store)) {
+        hr_respond_json(ex, 200, reply);
+        return;
+    }
+    publish_wait_t *pw = calloc(1, sizeof *pw);
+    char *body = json_dumps(reply, JSON_COMPACT);
+    json_decref(reply);
+    if (!pw || !body) {
+        free(pw);
+        free(body);
+        hr_respond_error(ex, 503, "out of memory");
+        return;
+    }
+    pw->body = body;
+    pw->conn_id = ex->conn->id;
+    pw->pending = hr_respond_later(ex);
+    pw->pending->user = pw;
+    pw->pending->wake = publish_wake;
+    pw->pending->on_close = publish_gone;
+    hr_worker_wait_durable(ex->worker, &pw->wait, last_id, publish_stored);
 }
 
 void hr_handle_publish(hr_exchange_t *ex)
@@ -96,14 +167,21 @@ void hr_handle_publish(hr_exchange_t *ex)
         hr_respond_error(ex, 400, "\"id\" can be set only when publishing to one topic");
         goto done;
     }
+    if (hr_store_refusing(ex->worker->server->store)) {
+        hr_respond_error(ex, 507,
+                         "storage unavailable: a recent write to disk failed; retry later");
+        goto done;
+    }
     json_t *published = publish_all(ex, &body, names, lens, n);
     if (!published) goto done;
+    json_t *last = json_array_get(published, json_array_size(published) - 1);
+    uint64_t last_id = (uint64_t)json_integer_value(json_object_get(last, "id"));
     if (ex->route.id == HR_ROUTE_PUBLISH) {
         json_t *first = json_incref(json_array_get(published, 0));
         json_decref(published);
-        hr_respond_json(ex, 200, first);
+        answer_publish(ex, first, last_id);
     } else {
-        hr_respond_json(ex, 200, json_pack("{s:o}", "messages", published));
+        answer_publish(ex, json_pack("{s:o}", "messages", published), last_id);
     }
 done:
     hr_pub_body_free(&body);

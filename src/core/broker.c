@@ -50,6 +50,7 @@ struct hr_broker_s {
     uint64_t messages_in;
     atomic_uint_fast64_t deliveries; /* added to by every worker */
     inbox_t *inboxes;                /* one per worker */
+    hr_topic_t *restoring;           /* start-up: topic hr_broker_restore_msg fills */
 };
 
 static int64_t now_ms(void)
@@ -325,6 +326,8 @@ int hr_broker_publish(hr_broker_t *broker, const hr_publish_t *pub, uint64_t *id
     topic_ref(topic);
     expire(broker, topic, now);
     if (hr_history_push(&topic->hist, hr_msg_ref(msg)) != 0) hr_msg_unref(msg);
+    /* Under the lock, so the store's queue is in id order like every inbox. */
+    if (broker->config.store) broker->config.store->ops->append(broker->config.store, msg);
     fan_out(broker, topic, (inbox_item_t){INBOX_MSG, msg, NULL}, wake);
     broker->messages_in++;
     pthread_mutex_unlock(&broker->lock);
@@ -333,6 +336,33 @@ int hr_broker_publish(hr_broker_t *broker, const hr_publish_t *pub, uint64_t *id
     *id_out = msg->id;
     hr_msg_unref(msg);
     return 0;
+}
+
+int hr_broker_restore_topic(hr_broker_t *broker, const char *name, size_t len, uint64_t floor_id)
+{
+    pthread_mutex_lock(&broker->lock);
+    hr_topic_t *topic = topic_get(broker, name, len);
+    if (topic) {
+        topic->created_floor = floor_id;
+        if (floor_id > broker->last_id) broker->last_id = floor_id;
+    }
+    broker->restoring = topic;
+    pthread_mutex_unlock(&broker->lock);
+    return topic ? 0 : HR_ENOMEM;
+}
+
+int hr_broker_restore_msg(hr_broker_t *broker, hr_msg_t *msg)
+{
+    pthread_mutex_lock(&broker->lock);
+    hr_topic_t *topic = broker->restoring;
+    msg->topic = topic;
+    msg->topic_name = topic->name;
+    topic_ref(topic);
+    if (msg->id > broker->last_id) broker->last_id = msg->id;
+    int rc = hr_history_push(&topic->hist, msg);
+    pthread_mutex_unlock(&broker->lock);
+    if (rc != 0) hr_msg_unref(msg);
+    return rc == 0 ? 0 : HR_ENOMEM;
 }
 
 typedef struct collect_s {

@@ -16,6 +16,7 @@
 
 #include "core/msg.h"
 #include "core/sub.h"
+#include "store/store.h"
 
 #define HR_TOPIC_MAX_LEN 128
 
@@ -25,6 +26,7 @@ typedef struct hr_broker_config_s {
     unsigned workers;       /* worker threads that will drain inboxes */
     size_t history_size;    /* messages kept per topic */
     int64_t history_ttl_ms; /* age after which history drops a message; 0 = no age limit */
+    hr_store_t *store;      /* every published message is appended to it; not owned */
 } hr_broker_config_t;
 
 typedef struct hr_publish_s {
@@ -95,6 +97,12 @@ size_t hr_broker_kick(hr_broker_t *broker, const char *topic, size_t topic_len);
 
 /* Delivers this worker's inbox; called by the worker's wake handle. */
 void hr_broker_drain(hr_broker_t *broker, unsigned worker);
+
+/* Start-up only, before any worker runs: recreate a topic from the store with its floor (ids at
+ * or below it are gone), then hand it its messages in ascending id (takes the reference). The
+ * broker's next id is kept above every restored one, so ids keep increasing across restarts. */
+int hr_broker_restore_topic(hr_broker_t *broker, const char *name, size_t len, uint64_t floor_id);
+int hr_broker_restore_msg(hr_broker_t *broker, hr_msg_t *msg);
 
 /* Expires old history and frees topics nobody references. Call periodically from one thread. */
 void hr_broker_sweep(hr_broker_t *broker);

@@ -11,7 +11,16 @@
 #include "core/config.h"
 #include "core/timeq.h"
 
-enum opt_kind { OPT_LISTEN, OPT_UINT, OPT_SIZE, OPT_MS, OPT_CORS, OPT_LOG };
+enum opt_kind {
+    OPT_LISTEN,
+    OPT_UINT,
+    OPT_SIZE,
+    OPT_MS,
+    OPT_CORS,
+    OPT_LOG,
+    OPT_PATH,
+    OPT_DURABILITY
+};
 
 typedef struct option_row_s {
     const char *flag;
@@ -60,6 +69,14 @@ static const option_row_t options[] = {
      FIELD(poll_timeout_s), 1, HR_TIMEQ_MAX_S},
     {"poll-timeout-max", OPT_UINT, "120", "largest long-poll ?timeout= accepted, s",
      FIELD(poll_timeout_max_s), 1, HR_TIMEQ_MAX_S},
+    {"data-dir", OPT_PATH, "", "directory for the SQLite store; empty = memory only",
+     FIELD(data_dir), 0, 0},
+    {"durability", OPT_DURABILITY, "batch",
+     "with --data-dir: sync, batch or off (when a publish is answered)", FIELD(durability), 0, 0},
+    {"batch-ms", OPT_MS, "5", "batch durability: longest wait to gather a group commit, ms",
+     FIELD(batch_ms), 1, 1000},
+    {"data-max-bytes", OPT_SIZE, "0", "database size limit, bytes (0 = none; 507 above)",
+     FIELD(data_max_bytes), 0, 1ull << 50},
     {"cors-origins", OPT_CORS, "", "comma-separated allowed Origins, or *", FIELD(cors_origins), 0,
      0},
     {"log-level", OPT_LOG, "info", "debug, info, warn or error", FIELD(log_level), 0, 0},
@@ -78,7 +95,7 @@ static void env_name(const char *flag, char *env, size_t size)
 
 static void print_help(void)
 {
-    printf("herald — realtime delivery server (SSE, HTTP publish, history)\n\n"
+    printf("herald — realtime delivery server (SSE, WebSocket, long polling, history)\n\n"
            "usage: herald [options]\n\n"
            "Each option can also be set in the environment as HERALD_<NAME>\n"
            "(upper case, '-' as '_'), e.g. HERALD_LISTEN=0.0.0.0:8080. Flags win.\n\n");
@@ -152,6 +169,20 @@ static int set_option(hr_config_t *config, const option_row_t *opt, const char *
         return set_cors(config, text);
     case OPT_LOG:
         return hr_log_parse_level(text, (enum hr_log_level *)(void *)field);
+    case OPT_PATH:
+        if (strlen(text) >= sizeof config->data_dir) return -1;
+        strcpy(field, text);
+        return 0;
+    case OPT_DURABILITY:
+        if (strcmp(text, "sync") == 0)
+            config->durability = HR_DURABLE_SYNC;
+        else if (strcmp(text, "batch") == 0)
+            config->durability = HR_DURABLE_BATCH;
+        else if (strcmp(text, "off") == 0)
+            config->durability = HR_DURABLE_OFF;
+        else
+            return -1;
+        return 0;
     default:
         break;
     }

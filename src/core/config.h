@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/log.h"
+#include "store/store.h"
 
 #define HR_MAX_CORS_ORIGINS 32
 
@@ -29,6 +30,10 @@ typedef struct hr_config_s {
     size_t ws_deflate_min_bytes; /* smaller messages are sent uncompressed */
     unsigned poll_timeout_s;     /* long poll wait when ?timeout= is absent */
     unsigned poll_timeout_max_s; /* largest ?timeout= accepted */
+    char data_dir[1024];         /* SQLite store directory; "" = memory only */
+    enum hr_durability durability;
+    int64_t batch_ms;                            /* batch mode: longest wait to gather a commit */
+    size_t data_max_bytes;                       /* database size limit; 0 = none */
     char cors_origins[HR_MAX_CORS_ORIGINS][256]; /* allowed Origins; "*" allows any */
     size_t ncors_origins;
     enum hr_log_level log_level;

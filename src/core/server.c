@@ -33,12 +33,59 @@ static int start_workers(hr_server_t *server)
     return 0;
 }
 
+static void wake_durable_waiters(void *arg)
+{
+    hr_server_t *server = arg;
+    for (unsigned w = 0; w < server->nworkers; w++)
+        hr_worker_durable_moved(&server->workers[w]);
+}
+
+static int sink_topic(void *arg, const char *name, size_t len, uint64_t floor_id)
+{
+    return hr_broker_restore_topic(arg, name, len, floor_id);
+}
+
+static int sink_message(void *arg, hr_msg_t *msg)
+{
+    return hr_broker_restore_msg(arg, msg);
+}
+
+/* Opens the store --data-dir names and refills the broker's histories from it. */
+static int open_store(hr_server_t *server)
+{
+    const hr_config_t *config = server->config;
+    hr_store_config_t store_config = {config->data_dir,       config->durability,
+                                      config->batch_ms,       config->history_size,
+                                      config->history_ttl_ms, config->data_max_bytes};
+    char err[1024] = "";
+    server->store = hr_store_open(&store_config, err, sizeof err);
+    if (!server->store) {
+        hr_error("store.open_failed", "data_dir=\"%s\" reason=\"%s\"", config->data_dir, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int load_store(hr_server_t *server)
+{
+    hr_store_sink_t sink = {sink_topic, sink_message, server->broker};
+    if (server->store->ops->load(server->store, server->config->history_size, &sink) != 0 ||
+        server->store->ops->start(server->store) != 0) {
+        hr_error("store.load_failed", "data_dir=\"%s\"", server->config->data_dir);
+        return -1;
+    }
+    server->store->notify_arg = server;
+    server->store->notify = wake_durable_waiters;
+    return 0;
+}
+
 int hr_server_run(const hr_config_t *config)
 {
     signal(SIGPIPE, SIG_IGN);
-    hr_broker_config_t broker_config = {config->workers, config->history_size,
-                                        config->history_ttl_ms};
     hr_server_t server = {.config = config, .nworkers = config->workers};
+    if (open_store(&server) != 0) return 1;
+    hr_broker_config_t broker_config = {config->workers, config->history_size,
+                                        config->history_ttl_ms, server.store};
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     server.started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
@@ -46,6 +93,13 @@ int hr_server_run(const hr_config_t *config)
     server.workers = calloc(config->workers, sizeof *server.workers);
     if (!server.broker || !server.workers) {
         hr_error("server.start_failed", "reason=\"out of memory\"");
+        hr_broker_free(server.broker);
+        server.store->ops->close(server.store);
+        free(server.workers);
+        return 1;
+    }
+    if (load_store(&server) != 0) {
+        server.store->ops->close(server.store); /* holds messages: before the broker */
         hr_broker_free(server.broker);
         free(server.workers);
         return 1;
@@ -62,9 +116,12 @@ int hr_server_run(const hr_config_t *config)
 
     int rc = start_workers(&server);
     if (rc == 0) {
-        hr_info("server.listening", "addr=%s:%d workers=%u history_size=%zu history_ttl_ms=%lld",
+        static const char *const modes[] = {"off", "batch", "sync"};
+        hr_info("server.listening",
+                "addr=%s:%d workers=%u history_size=%zu history_ttl_ms=%lld store=%s durability=%s",
                 config->listen_host, server.port, config->workers, config->history_size,
-                (long long)config->history_ttl_ms);
+                (long long)config->history_ttl_ms, server.store->ops->name,
+                hr_store_waits(server.store) ? modes[config->durability] : "none");
         uv_run(&main_loop, UV_RUN_DEFAULT);
     } else {
         for (unsigned w = 0; w < server.nworkers; w++)
@@ -76,6 +133,10 @@ int hr_server_run(const hr_config_t *config)
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_run(&main_loop, UV_RUN_DEFAULT);
     uv_loop_close(&main_loop);
+    server.store->ops->close(server.store); /* writes what is queued; holds message refs */
+    for (unsigned w = 0; w < server.nworkers; w++)
+        if (server.workers[w].id == w && server.workers[w].server)
+            hr_worker_free(&server.workers[w]);
     hr_broker_free(server.broker);
     free(server.workers);
     if (rc == 0) hr_info("server.stopped", "workers=%u", config->workers);

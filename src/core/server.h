@@ -9,6 +9,7 @@
 struct hr_server_s {
     const hr_config_t *config;
     hr_broker_t *broker;
+    hr_store_t *store;    /* memory or SQLite; the broker appends to it */
     hr_worker_t *workers; /* config->workers of them */
     unsigned nworkers;
     int port;           /* bound port */

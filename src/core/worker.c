@@ -66,6 +66,43 @@ static void on_inbox(uv_async_t *handle)
     hr_conn_uncork(worker);
 }
 
+static hr_store_t *worker_store(hr_worker_t *worker);
+
+/* Answers, in id order, every waiting publisher whose message is on disk or failed to get there. */
+static void on_durable(uv_async_t *handle)
+{
+    hr_worker_t *worker = handle->data;
+    hr_store_t *store = worker_store(worker);
+    uint64_t durable = atomic_load(&store->durable_id);
+    while (!hr_list_empty(&worker->durable_waits)) {
+        hr_durable_wait_t *wait =
+            hr_container_of(worker->durable_waits.next, hr_durable_wait_t, link);
+        int failed = hr_store_failed(store, wait->id);
+        if (!failed && wait->id > durable) break;
+        hr_list_remove(&wait->link);
+        wait->done(wait, !failed);
+    }
+}
+
+void hr_worker_wait_durable(hr_worker_t *worker, hr_durable_wait_t *wait, uint64_t id,
+                            void (*done)(hr_durable_wait_t *wait, int stored))
+{
+    wait->id = id;
+    wait->done = done;
+    hr_list_push(&worker->durable_waits, &wait->link);
+    /* The write may have finished already; its notification would then be missed. */
+    hr_store_t *store = worker_store(worker);
+    if (id <= atomic_load(&store->durable_id) || hr_store_failed(store, id))
+        uv_async_send(&worker->durable_wake);
+}
+
+void hr_worker_durable_moved(hr_worker_t *worker)
+{
+    uv_mutex_lock(&worker->durable_lock);
+    if (worker->durable_open) uv_async_send(&worker->durable_wake);
+    uv_mutex_unlock(&worker->durable_lock);
+}
+
 static void on_heartbeat(uv_timer_t *timer)
 {
     hr_worker_t *worker = timer->data;
@@ -89,10 +126,13 @@ static void close_all(hr_worker_t *worker)
     hr_list_t *head = &worker->conns;
     for (hr_list_t *it = head->next; it != head; it = it->next)
         hr_conn_close(hr_container_of(it, hr_conn_t, link));
-    uv_handle_t *handles[] = {(uv_handle_t *)&worker->inbox_wake, (uv_handle_t *)&worker->stop_wake,
-                              (uv_handle_t *)&worker->heartbeat_timer,
-                              (uv_handle_t *)&worker->housekeeping_timer,
-                              (uv_handle_t *)&worker->grace_timer};
+    uv_mutex_lock(&worker->durable_lock);
+    worker->durable_open = 0;
+    uv_mutex_unlock(&worker->durable_lock);
+    uv_handle_t *handles[] = {
+        (uv_handle_t *)&worker->inbox_wake,         (uv_handle_t *)&worker->stop_wake,
+        (uv_handle_t *)&worker->durable_wake,       (uv_handle_t *)&worker->heartbeat_timer,
+        (uv_handle_t *)&worker->housekeeping_timer, (uv_handle_t *)&worker->grace_timer};
     for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++)
         if (!uv_is_closing(handles[i])) uv_close(handles[i], NULL);
     hr_timeq_close(&worker->timeouts);
@@ -154,6 +194,8 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const 
     hr_list_init(&worker->subs);
     hr_list_init(&worker->dirty);
     hr_list_init(&worker->after_drain);
+    hr_list_init(&worker->durable_waits);
+    uv_mutex_init(&worker->durable_lock);
     int fd = bind_reuseport(config->listen_host, port);
     if (fd < 0) return fd;
     worker->listen_fd = fd;
@@ -165,6 +207,9 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const 
     uv_tcp_init(&worker->loop, &worker->listener);
     uv_async_init(&worker->loop, &worker->inbox_wake, on_inbox);
     uv_async_init(&worker->loop, &worker->stop_wake, on_stop);
+    uv_async_init(&worker->loop, &worker->durable_wake, on_durable);
+    worker->durable_wake.data = worker;
+    worker->durable_open = 1;
     uv_timer_init(&worker->loop, &worker->heartbeat_timer);
     uv_timer_init(&worker->loop, &worker->housekeeping_timer);
     uv_timer_init(&worker->loop, &worker->grace_timer);
@@ -207,6 +252,18 @@ void hr_worker_stop(hr_worker_t *worker)
 void hr_worker_join(hr_worker_t *worker)
 {
     uv_thread_join(&worker->thread);
+}
+
+void hr_worker_free(hr_worker_t *worker)
+{
+    uv_mutex_destroy(&worker->durable_lock);
+}
+
+#include "core/server.h"
+
+static hr_store_t *worker_store(hr_worker_t *worker)
+{
+    return worker->server->store;
 }
 
 const char *hr_worker_date(hr_worker_t *worker)

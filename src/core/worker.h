@@ -24,6 +24,14 @@ struct hr_task_s {
     void (*run)(hr_task_t *task);
 };
 
+/* A publisher waiting for its message to be durable (a store in sync or batch mode). */
+typedef struct hr_durable_wait_s hr_durable_wait_t;
+struct hr_durable_wait_s {
+    hr_list_t link; /* in worker->durable_waits, ascending id */
+    uint64_t id;    /* the newest id the publisher needs on disk */
+    void (*done)(hr_durable_wait_t *wait, int stored); /* stored: 0 when the write failed */
+};
+
 typedef struct hr_worker_s {
     unsigned id;               /* 0..workers-1 */
     hr_server_t *server;       /* owner */
@@ -34,6 +42,10 @@ typedef struct hr_worker_s {
     uv_tcp_t listener;
     uv_async_t inbox_wake;                  /* broker → deliver */
     uv_async_t stop_wake;                   /* server → begin shutdown */
+    uv_async_t durable_wake;                /* store → publishers waiting for the disk */
+    hr_list_t durable_waits;                /* hr_durable_wait_t, ascending id */
+    uv_mutex_t durable_lock;                /* the store's thread vs closing durable_wake */
+    int durable_open;                       /* durable_wake may be sent to */
     uv_timer_t heartbeat_timer;             /* SSE comments */
     uv_timer_t housekeeping_timer;          /* once a second: lingering closes, history expiry */
     uv_timer_t grace_timer;                 /* shutdown deadline */
@@ -62,12 +74,20 @@ int hr_worker_start(hr_worker_t *worker);
 /* Thread-safe: asks the worker to shut down gracefully. */
 void hr_worker_stop(hr_worker_t *worker);
 void hr_worker_join(hr_worker_t *worker);
+/* After join (or a failed init): what init set up outside the loop. */
+void hr_worker_free(hr_worker_t *worker);
 
 /* The current HTTP Date header value. */
 const char *hr_worker_date(hr_worker_t *worker);
 
 void hr_worker_add_sub(hr_worker_t *worker, hr_sub_t *sub);
 void hr_worker_remove_sub(hr_worker_t *worker, hr_sub_t *sub);
+
+/* Calls wait->done once `id` is on disk (or its write failed). Ids must rise per worker. */
+void hr_worker_wait_durable(hr_worker_t *worker, hr_durable_wait_t *wait, uint64_t id,
+                            void (*done)(hr_durable_wait_t *wait, int stored));
+/* Thread-safe: the store wrote or failed something; waiting publishers are checked. */
+void hr_worker_durable_moved(hr_worker_t *worker);
 
 /* Queues `task` to run after the drain under way (idempotent while queued). */
 void hr_worker_after_drain(hr_worker_t *worker, hr_task_t *task);

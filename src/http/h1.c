@@ -19,6 +19,8 @@ typedef struct h1_s {
     enum hr_method parked_method;
     const char *parked_cors; /* into the config */
     int parked_keep_alive;
+    char *stash; /* bytes that came while parked and the answer could not come early */
+    size_t stash_len;
 } h1_t;
 
 static void h1_on_data(hr_conn_t *conn, const char *data, size_t len);
@@ -60,6 +62,8 @@ const char *hr_status_text(int status)
         return "Service Unavailable";
     case 505:
         return "HTTP Version Not Supported";
+    case 507:
+        return "Insufficient Storage";
     default:
         return "Unknown";
     }
@@ -174,6 +178,22 @@ hr_stream_t *hr_respond_stream(hr_exchange_t *ex, const char *content_type,
     return &h1->stream;
 }
 
+static void stash(hr_conn_t *conn, h1_t *h1, const char *data, size_t len)
+{
+    const hr_config_t *config = conn->worker->config;
+    size_t max = config->max_header_bytes + config->max_body_bytes;
+    char *grown = h1->stash_len + len <= max ? realloc(h1->stash, h1->stash_len + len) : NULL;
+    if (!grown) {
+        hr_info("http.pipeline_overflow", "conn=%llu peer=%s stashed=%zu",
+                (unsigned long long)conn->id, conn->peer, h1->stash_len + len);
+        hr_conn_close(conn);
+        return;
+    }
+    memcpy(grown + h1->stash_len, data, len);
+    h1->stash = grown;
+    h1->stash_len += len;
+}
+
 static void h1_pending_respond(hr_pending_t *pending, int status, const char *content_type,
                                const char *body, size_t len, int close)
 {
@@ -188,6 +208,14 @@ static void h1_pending_respond(hr_pending_t *pending, int status, const char *co
                         .cors_origin = h1->parked_cors,
                         .keep_alive = h1->parked_keep_alive && !close};
     hr_respond(&ex, status, content_type, body, len, NULL);
+    if (h1->stash && !h1->conn->closing && !h1->conn->finishing) {
+        char *bytes = h1->stash;
+        size_t n = h1->stash_len;
+        h1->stash = NULL;
+        h1->stash_len = 0;
+        h1_on_data(h1->conn, bytes, n); /* may park again and stash the rest anew */
+        free(bytes);
+    }
 }
 
 static const hr_pending_ops_t h1_pending_ops = {h1_pending_respond};
@@ -224,11 +252,12 @@ static void h1_on_data(hr_conn_t *conn, const char *data, size_t len)
     }
     while (len > 0 && !h1->streaming && !conn->closing && !conn->finishing) {
         if (h1->parked) {
-            /* A request pipelined behind a parked poll: answer the poll with what it has, so
-             * answers keep the order of requests. */
+            /* A request pipelined behind a parked one: a poll answers now with what it has, so
+             * answers keep the order of requests; a publish waiting for the disk cannot, so the
+             * bytes wait (bounded) and are read after its answer. */
             h1->pending.wake(&h1->pending);
             if (h1->parked) {
-                hr_conn_close(conn);
+                stash(conn, h1, data, len);
                 return;
             }
             continue;
@@ -267,6 +296,7 @@ static void h1_on_close(hr_conn_t *conn)
     if (!h1) return;
     if (h1->streaming && h1->stream.on_close) h1->stream.on_close(&h1->stream);
     if (h1->parked && h1->pending.on_close) h1->pending.on_close(&h1->pending);
+    free(h1->stash);
     hr_reqparser_reset(&h1->parser);
     free(h1);
     conn->proto_state = NULL;
