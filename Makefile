@@ -73,7 +73,7 @@ run: deps
 	@printf '  curl "http://127.0.0.1:8080/v1/topics/news/poll?timeout=25"    # long poll\n'
 	@printf '  open http://127.0.0.1:8080/demo  (WebSocket, SSE and long polling side by side)\n'
 	@printf '  curl http://127.0.0.1:8080/v1/stats\n\n'
-	exec ./build/herald --listen $${HERALD_LISTEN:-127.0.0.1:8080}
+	exec ./build/herald --listen $${HERALD_LISTEN:-127.0.0.1:8080} --data-dir $${HERALD_DATA_DIR:-./data}
 
 test: deps-test
 	@$(MAKE) --no-print-directory build/asan/herald $(UNIT_BINS)
