@@ -475,6 +475,7 @@ void hr_handle_ws(hr_exchange_t *ex)
     ws->conn = ex->conn;
     ws->worker = ex->worker;
     hr_list_init(&ws->subs);
+    hr_list_init(&ws->acks_waiting);
     ws->ctl.vt = &ws_ctl_transport;
     ws->ctl.owner = ws;
     ws->ctl.worker = ex->worker->id;

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "core/server.h"
 #include "transport/ws.h"
 #include "transport/ws_frame.h"
 
@@ -188,10 +189,70 @@ static void sub_heartbeat(hr_sub_t *sub)
 
 static const hr_transport_t ws_transport = {"ws", sub_deliver, sub_kick, sub_heartbeat};
 
+/* A publish ack held until the messages are on disk (--durability sync or batch). */
+typedef struct ack_wait_s {
+    hr_durable_wait_t wait; /* in worker->durable_waits */
+    hr_list_t link;         /* in ws->acks_waiting */
+    hr_ws_t *ws;
+    json_t *ack;
+} ack_wait_t;
+
+static void ack_wait_free(ack_wait_t *aw)
+{
+    hr_list_remove(&aw->link);
+    json_decref(aw->ack);
+    free(aw);
+}
+
+static void ack_stored(hr_durable_wait_t *wait, int stored)
+{
+    ack_wait_t *aw = hr_container_of(wait, ack_wait_t, wait);
+    if (stored) {
+        send_json(aw->ws, json_incref(aw->ack));
+    } else {
+        hr_warn("ws.publish_not_stored", "conn=%llu id=%llu", (unsigned long long)aw->ws->conn->id,
+                (unsigned long long)wait->id);
+        send_error(aw->ws, json_object_get(aw->ack, "req"), "not_stored",
+                   "the write to disk failed (disk full?); delivered live but may be missing "
+                   "after a restart");
+    }
+    ack_wait_free(aw);
+}
+
+/* Sends `ack` now, or once `last_id` is durable. Steals `ack`. */
+static void send_ack(hr_ws_t *ws, json_t *ack, uint64_t last_id)
+{
+    if (!hr_store_waits(ws->worker->server->store)) {
+        send_json(ws, ack);
+        return;
+    }
+    ack_wait_t *aw = calloc(1, sizeof *aw);
+    if (!aw) {
+        json_decref(ack);
+        send_error(ws, NULL, "internal", "out of memory");
+        return;
+    }
+    aw->ws = ws;
+    aw->ack = ack;
+    hr_list_push(&ws->acks_waiting, &aw->link);
+    hr_worker_wait_durable(ws->worker, &aw->wait, last_id, ack_stored);
+}
+
+static uint64_t last_published_id(json_t *published)
+{
+    json_t *last = json_array_get(published, json_array_size(published) - 1);
+    return (uint64_t)json_integer_value(json_object_get(last, "id"));
+}
+
 void hr_ws_proto_release(hr_ws_t *ws)
 {
     while (!hr_list_empty(&ws->subs))
         drop_sub(hr_container_of(ws->subs.next, ws_sub_t, link));
+    while (!hr_list_empty(&ws->acks_waiting)) {
+        ack_wait_t *aw = hr_container_of(ws->acks_waiting.next, ack_wait_t, link);
+        hr_list_remove(&aw->wait.link); /* the write goes on; nobody is left to tell */
+        ack_wait_free(aw);
+    }
 }
 
 /* Reads "topic" or "topics" into names/lens (borrowed from the JSON); sends the error itself. */
@@ -355,6 +416,11 @@ static void do_unsubscribe(hr_ws_t *ws, json_t *root, json_t *req)
 static json_t *publish_each(hr_ws_t *ws, json_t *req, const hr_pub_body_t *body, int binary,
                             const char **names, const size_t *lens, size_t n)
 {
+    if (hr_store_refusing(ws->worker->server->store)) {
+        send_error(ws, req, "storage_unavailable",
+                   "a recent write to disk failed; publishes are refused for a moment");
+        return NULL;
+    }
     json_t *published = json_array();
     for (size_t i = 0; i < n; i++) {
         hr_publish_t pub = {names[i],        lens[i],       body->event,
@@ -402,7 +468,7 @@ static void do_publish(hr_ws_t *ws, json_t *root, json_t *req)
     if (!published) return;
     json_t *ack = reply("ack", req);
     json_object_set_new(ack, "messages", published);
-    send_json(ws, ack);
+    send_ack(ws, ack, last_published_id(published));
 }
 
 void hr_ws_proto_text(hr_ws_t *ws, const char *text, size_t len)
@@ -464,5 +530,5 @@ void hr_ws_proto_binary(hr_ws_t *ws, const uint8_t *data, size_t len)
     if (!published) return;
     json_t *ack = reply("ack", NULL);
     json_object_set_new(ack, "messages", published);
-    send_json(ws, ack);
+    send_ack(ws, ack, last_published_id(published));
 }

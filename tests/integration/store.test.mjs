@@ -198,3 +198,27 @@ test('the memory store (no --data-dir) keeps nothing across a restart', async ()
     await second.stop();
   }
 });
+
+test('WebSocket publishes are acknowledged once stored, and survive kill -9', async () => {
+  const { default: WebSocket } = await import('ws');
+  const dir = freshDir();
+  const args = ['--data-dir', dir, '--durability', 'sync', '--workers', '1'];
+  const first = await startHerald(args);
+  const ws = new WebSocket(`ws://127.0.0.1:${first.port}/v1/ws`, 'herald.v1');
+  await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); });
+  const acks = [];
+  ws.on('message', (data) => { const m = JSON.parse(data); if (m.type === 'ack') acks.push(m); });
+  for (let i = 0; i < 50; i++) ws.send(JSON.stringify({ type: 'publish', topic: 'wsd', data: `w${i}`, req: i }));
+  await waitFor(() => acks.length === 50, { what: '50 acks' });
+  assert.deepEqual(acks.map((a) => a.req), [...Array(50).keys()]);
+  first.child.kill('SIGKILL');
+  await new Promise((r) => first.child.on('exit', r));
+  ws.terminate();
+  const second = await startHerald(args);
+  try {
+    const stored = await readAll(second.url, 'wsd');
+    assert.deepEqual(stored.map((m) => m.id), acks.map((a) => a.messages[0].id));
+  } finally {
+    await second.stop();
+  }
+});
