@@ -54,6 +54,9 @@ build/rel/api/assets.o build/asan/api/assets.o: $(ASSETS)
 build/herald-fanout: bench/fanout.c
 	$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(REL_CFLAGS) -o $@ $< $(LDLIBS_COMMON)
 
+build/herald-publish: bench/publish.c
+	$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(REL_CFLAGS) -o $@ $< $(LDLIBS_COMMON)
+
 deps:
 	@scripts/deps.sh build
 

@@ -71,7 +71,7 @@ static const option_row_t options[] = {
      FIELD(poll_timeout_max_s), 1, HR_TIMEQ_MAX_S},
     {"data-dir", OPT_PATH, "", "directory for the SQLite store; empty = memory only",
      FIELD(data_dir), 0, 0},
-    {"durability", OPT_DURABILITY, "batch",
+    {"durability", OPT_DURABILITY, "sync",
      "with --data-dir: sync, batch or off (when a publish is answered)", FIELD(durability), 0, 0},
     {"batch-ms", OPT_MS, "5", "batch durability: longest wait to gather a group commit, ms",
      FIELD(batch_ms), 1, 1000},
