@@ -7,6 +7,7 @@
 #   MESSAGES to its own topic, one in flight, RATE unused)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 subs=${1:-10000}
 msgs=${2:-200}
 rate=${3:-100}
@@ -21,18 +22,10 @@ pid=
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -f "$log" "$results"' EXIT
 
 for run in $(seq "$runs"); do
-  ./build/herald --listen 127.0.0.1:0 --workers "$workers" --log-level info --heartbeat 60000 2>"$log" &
-  pid=$!
-  port=
-  for _ in $(seq 100); do
-    port=$(sed -n 's/.*event=server\.listening addr=[^ ]*:\([0-9]*\) .*/\1/p' "$log")
-    [ -n "$port" ] && break
-    sleep 0.05
-  done
-  [ -n "$port" ] || { echo "herald did not start" >&2; cat "$log" >&2; exit 1; }
+  start_herald "$log" --workers "$workers" --heartbeat 60000
   ./build/herald-fanout --port "$port" --subscribers "$subs" --messages "$msgs" --rate "$rate" \
     --pid "$pid" --transport "$transport" --payload "$payload" --mode "$mode" | tee -a "$results"
-  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+  stop_herald
 done
 
 node -e '

@@ -5,6 +5,7 @@
 #   DURABILITY: memory (no --data-dir), off, batch or sync (SQLite in a fresh temp dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 durability=${1:?memory, off, batch or sync}
 clients=${2:-16}
 publishes=${3:-20000}
@@ -22,18 +23,10 @@ for run in $(seq "$runs"); do
     dir=$(mktemp -d "${BENCH_DATA_PARENT:-/tmp}/herald-bench-XXXXXX")
     store=(--data-dir "$dir" --durability "$durability")
   fi
-  ./build/herald --listen 127.0.0.1:0 --log-level info "${store[@]}" 2>"$log" &
-  pid=$!
-  port=
-  for _ in $(seq 100); do
-    port=$(sed -n 's/.*event=server\.listening addr=[^ ]*:\([0-9]*\) .*/\1/p' "$log")
-    [ -n "$port" ] && break
-    sleep 0.05
-  done
-  [ -n "$port" ] || { echo "herald did not start" >&2; cat "$log" >&2; exit 1; }
+  start_herald "$log" "${store[@]}"
   ./build/herald-publish --port "$port" --clients "$clients" --publishes "$publishes" \
     --payload "$payload" | tee -a "$results"
-  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+  stop_herald
   [ -n "$dir" ] && rm -rf "$dir" && dir=
 done
 
