@@ -106,13 +106,14 @@ clean:
 FUZZ_TARGETS := $(notdir $(wildcard fuzz/*))
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := src/core/utf8.c src/core/base64.c src/transport/ws_frame.c src/transport/ws_deflate.c \
+             src/api/publish_body.c src/transport/sse_encode.c src/core/id.c \
              src/http/request.c src/http/query.c
 
 build/fuzz/%: fuzz/%/fuzz.c $(FUZZ_SRCS)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
 	@clang $(CPPFLAGS) -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_SRCS) \
-	    $(shell pkg-config --libs libcrypto zlib) -lhttp_parser
+	    $(shell pkg-config --libs libcrypto zlib jansson) -lhttp_parser
 
 .PHONY: fuzz
 fuzz:

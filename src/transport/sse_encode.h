@@ -9,7 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Bytes hr_sse_frame will write for these fields (id and event may be empty). */
+/* An upper bound (exact when data has no line breaks) of what hr_sse_frame writes for these
+ * fields; id and event may be empty. */
 size_t hr_sse_frame_size(size_t id_len, size_t event_len, uint32_t retry_ms, const char *data,
                          size_t data_len);
 
