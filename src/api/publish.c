@@ -5,6 +5,7 @@
 
 #include "api/handlers.h"
 #include "api/publish_body.h"
+#include "api/pubreq.h"
 #include "core/error.h"
 #include "core/id.h"
 #include "core/log.h"
@@ -47,98 +48,96 @@ static int parse_raw(hr_exchange_t *ex, hr_pub_body_t *body)
     return 0;
 }
 
-static json_t *publish_all(hr_exchange_t *ex, const hr_pub_body_t *body, const char **names,
-                           const size_t *lens, size_t n)
+/* What a finished publish answers: {"topic","id"} for one topic, {"messages":[...]} for many,
+ * or an error. Returns the status; *body is malloc'd. */
+static int answer_body(const hr_pubreq_t *req, int many, char **body)
 {
-    json_t *published = json_array();
-    for (size_t i = 0; i < n; i++) {
-        hr_publish_t pub = {names[i],        lens[i],       body->event,
-                            body->event_len, body->data,    body->data_len,
-                            body->retry_ms,  body->want_id, 0};
-        uint64_t id = 0;
-        int rc = hr_broker_publish(ex->worker->broker, &pub, &id);
-        if (rc == HR_ECONFLICT) {
-            json_decref(published);
-            hr_respond_error(ex, 409, "id must be greater than every id published so far");
-            return NULL;
-        }
-        if (rc != 0) {
-            json_decref(published);
-            hr_respond_error(ex, 503, "out of memory");
-            return NULL;
-        }
-        json_array_append_new(
-            published, json_pack("{s:s%, s:I}", "topic", names[i], lens[i], "id", (json_int_t)id));
+    const char *reason, *code;
+    int status = hr_pubreq_status(req->result, &reason, &code);
+    json_t *json;
+    if (status != 200) {
+        json = json_pack("{s:s, s:i}", "error", reason, "status", status);
+    } else {
+        json_t *ids = hr_pubreq_ids(req);
+        json = many ? json_pack("{s:o}", "messages", ids) : json_incref(json_array_get(ids, 0));
+        if (!many) json_decref(ids);
     }
-    return published;
+    *body = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    json_decref(json);
+    return status;
 }
 
-/* A publish answered once its messages are on disk (--durability sync or batch). */
+/* A publish answered later: waiting for the disk (--durability sync or batch) or for Redis. */
 typedef struct publish_wait_s {
-    hr_durable_wait_t wait;
     hr_pending_t *pending;
-    uint64_t conn_id; /* for the log line of a failed write */
-    char *body;       /* the 200 answer, ready */
+    hr_pubreq_t *req;
+    uint64_t conn_id;
+    int many;
 } publish_wait_t;
 
-static const char not_stored[] =
-    "{\"error\":\"not stored: the write to disk failed (disk full?); the message was delivered "
-    "live but may be missing after a restart\",\"status\":507}";
-
-static void publish_stored(hr_durable_wait_t *wait, int stored)
+static void publish_done(hr_pubreq_t *req)
 {
-    publish_wait_t *pw = hr_container_of(wait, publish_wait_t, wait);
-    hr_pending_t *pending = pw->pending;
-    if (stored) {
-        pending->ops->respond(pending, 200, "application/json", pw->body, strlen(pw->body), 0);
-    } else {
-        hr_warn("publish.not_stored", "conn=%llu id=%llu status=507",
-                (unsigned long long)pw->conn_id, (unsigned long long)wait->id);
-        pending->ops->respond(pending, 507, "application/json", not_stored, sizeof not_stored - 1,
-                              0);
-    }
-    free(pw->body);
+    publish_wait_t *pw = req->user;
+    char *body = NULL;
+    int status = answer_body(req, pw->many, &body);
+    if (status != 200)
+        hr_warn("publish.failed", "conn=%llu status=%d topics=%zu", (unsigned long long)pw->conn_id,
+                status, req->n);
+    if (body)
+        pw->pending->ops->respond(pw->pending, status, "application/json", body, strlen(body), 0);
+    else
+        pw->pending->ops->respond(pw->pending, 503, "application/json", "{}", 2, 1);
+    free(body);
+    hr_pubreq_free(req);
     free(pw);
 }
 
-/* The client left before the disk answered: the write goes on, nobody hears of it. */
+/* The client left first: the publish goes on, nobody hears of it. */
 static void publish_gone(hr_pending_t *pending)
 {
     publish_wait_t *pw = pending->user;
-    hr_list_remove(&pw->wait.link);
-    free(pw->body);
+    hr_pubreq_cancel(pw->req);
     free(pw);
 }
 
 static void publish_wake(hr_pending_t *pending)
 {
-    (void)pending; /* the answer needs the disk; it comes when the write does */
+    (void)pending; /* the answer needs the disk or Redis; it comes when they do */
 }
 
-/* Answers now, or parks the answer until `last_id` is durable. Steals `reply`. */
-static void answer_publish(hr_exchange_t *ex, json_t *reply, uint64_t last_id)
+static void submit(hr_exchange_t *ex, hr_pubreq_t *req)
 {
-    hr_store_t *store = ex->worker->server->store;
-    if (!hr_store_waits(store)) {
-        hr_respond_json(ex, 200, reply);
-        return;
-    }
+    int many = ex->route.id != HR_ROUTE_PUBLISH;
     publish_wait_t *pw = calloc(1, sizeof *pw);
-    char *body = json_dumps(reply, JSON_COMPACT);
-    json_decref(reply);
-    if (!pw || !body) {
-        free(pw);
-        free(body);
+    if (!pw) {
+        hr_pubreq_free(req);
         hr_respond_error(ex, 503, "out of memory");
         return;
     }
-    pw->body = body;
+    if (hr_pubreq_submit(req) == 0) {
+        free(pw);
+        char *body = NULL;
+        int status = answer_body(req, many, &body);
+        if (status != 200 || !body) {
+            const char *reason, *code;
+            hr_pubreq_status(req->result, &reason, &code);
+            hr_respond_error(ex, body ? status : 503, body ? reason : "out of memory");
+        } else {
+            hr_respond(ex, 200, "application/json", body, strlen(body), NULL);
+        }
+        free(body);
+        hr_pubreq_free(req);
+        return;
+    }
+    pw->req = req;
+    pw->many = many;
     pw->conn_id = ex->conn->id;
+    req->user = pw;
+    req->done = publish_done;
     pw->pending = hr_respond_later(ex);
     pw->pending->user = pw;
     pw->pending->wake = publish_wake;
     pw->pending->on_close = publish_gone;
-    hr_worker_wait_durable(ex->worker, &pw->wait, last_id, publish_stored);
 }
 
 void hr_handle_publish(hr_exchange_t *ex)
@@ -167,22 +166,12 @@ void hr_handle_publish(hr_exchange_t *ex)
         hr_respond_error(ex, 400, "\"id\" can be set only when publishing to one topic");
         goto done;
     }
-    if (hr_store_refusing(ex->worker->server->store)) {
-        hr_respond_error(ex, 507,
-                         "storage unavailable: a recent write to disk failed; retry later");
+    hr_pubreq_t *req = hr_pubreq_new(ex->worker, names, lens, n, &body, 0);
+    if (!req) {
+        hr_respond_error(ex, 503, "out of memory");
         goto done;
     }
-    json_t *published = publish_all(ex, &body, names, lens, n);
-    if (!published) goto done;
-    json_t *last = json_array_get(published, json_array_size(published) - 1);
-    uint64_t last_id = (uint64_t)json_integer_value(json_object_get(last, "id"));
-    if (ex->route.id == HR_ROUTE_PUBLISH) {
-        json_t *first = json_incref(json_array_get(published, 0));
-        json_decref(published);
-        answer_publish(ex, first, last_id);
-    } else {
-        answer_publish(ex, json_pack("{s:o}", "messages", published), last_id);
-    }
+    submit(ex, req);
 done:
     hr_pub_body_free(&body);
     free(names);

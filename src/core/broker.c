@@ -6,54 +6,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/broker.h"
+#include "core/broker_int.h"
 #include "core/error.h"
-#include "core/history.h"
 
-struct hr_topic_s {
-    hr_broker_t *broker;
-    hr_topic_t *hash_next;  /* bucket chain */
-    uint64_t hash;          /* of the name */
-    atomic_uint refs;       /* messages, subscriptions, inbox entries; raised only under lock */
-    uint64_t created_floor; /* broker's last id when created: older ids are unknown here */
-    hr_history_t hist;      /* recent messages */
-    unsigned *subs_on;      /* subscribers per worker, under the broker lock */
-    hr_list_t *local;       /* per worker list of hr_subnode_t; only that worker's thread */
-    size_t name_len;
-    char name[]; /* NUL-terminated */
-};
-
-enum inbox_kind { INBOX_MSG, INBOX_KICK };
-
-typedef struct inbox_item_s {
-    enum inbox_kind kind;
-    hr_msg_t *msg;     /* INBOX_MSG: one reference */
-    hr_topic_t *topic; /* INBOX_KICK: one reference */
-} inbox_item_t;
-
-typedef struct inbox_s {
-    pthread_mutex_t lock;
-    inbox_item_t *items; /* pending, in id order */
-    size_t count;
-    size_t capacity;
-    uv_async_t *wake; /* the worker's handle */
-} inbox_t;
-
-struct hr_broker_s {
-    pthread_mutex_t lock;
-    hr_broker_config_t config;
-    uint64_t last_id;     /* newest id handed out */
-    hr_topic_t **buckets; /* topic hash table, chained */
-    size_t nbuckets;      /* power of two */
-    size_t ntopics;
-    size_t nsubscriptions;
-    uint64_t messages_in;
-    atomic_uint_fast64_t deliveries; /* added to by every worker */
-    inbox_t *inboxes;                /* one per worker */
-    hr_topic_t *restoring;           /* start-up: topic hr_broker_restore_msg fills */
-};
-
-static int64_t now_ms(void)
+int64_t hr_broker_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -101,6 +57,10 @@ void hr_broker_free(hr_broker_t *broker)
     for (unsigned w = 0; w < broker->config.workers; w++) {
         inbox_t *inbox = &broker->inboxes[w];
         for (size_t i = 0; i < inbox->count; i++) {
+            /* A post left behind belongs to a request whose connection is gone: its run only
+             * frees it. */
+            if (inbox->items[i].kind == INBOX_POST && inbox->items[i].post)
+                inbox->items[i].post->run(inbox->items[i].post);
             if (inbox->items[i].msg) hr_msg_unref(inbox->items[i].msg);
             if (inbox->items[i].topic) hr_topic_release(inbox->items[i].topic);
         }
@@ -174,6 +134,11 @@ static hr_topic_t *topic_find(hr_broker_t *broker, const char *name, size_t len,
     return NULL;
 }
 
+hr_topic_t *hr_broker_topic_find(hr_broker_t *broker, const char *name, size_t len)
+{
+    return topic_find(broker, name, len, hash_name(name, len));
+}
+
 /* Lock held. Doubling keeps chains short; a failed resize just leaves them longer. */
 static void maybe_grow_table(hr_broker_t *broker)
 {
@@ -197,7 +162,7 @@ static void maybe_grow_table(hr_broker_t *broker)
 }
 
 /* Lock held. Finds or creates the topic. */
-static hr_topic_t *topic_get(hr_broker_t *broker, const char *name, size_t len)
+hr_topic_t *hr_broker_topic_get(hr_broker_t *broker, const char *name, size_t len)
 {
     uint64_t hash = hash_name(name, len);
     hr_topic_t *topic = topic_find(broker, name, len, hash);
@@ -218,6 +183,7 @@ static hr_topic_t *topic_get(hr_broker_t *broker, const char *name, size_t len)
     hr_history_init(&topic->hist, broker->config.history_size);
     for (unsigned w = 0; w < workers; w++)
         hr_list_init(&topic->local[w]);
+    hr_list_init(&topic->awaits);
     topic->name_len = len;
     memcpy(topic->name, name, len);
     maybe_grow_table(broker);
@@ -228,7 +194,7 @@ static hr_topic_t *topic_get(hr_broker_t *broker, const char *name, size_t len)
     return topic;
 }
 
-static void topic_ref(hr_topic_t *topic)
+void hr_broker_topic_ref(hr_topic_t *topic)
 {
     atomic_fetch_add_explicit(&topic->refs, 1, memory_order_relaxed);
 }
@@ -246,9 +212,9 @@ static void expire(hr_broker_t *broker, hr_topic_t *topic, int64_t now)
         hr_history_expire(&topic->hist, now - broker->config.history_ttl_ms);
 }
 
-/* Lock held. Returns 1 if the worker needs waking (its inbox was empty). */
-static int inbox_push(inbox_t *inbox, inbox_item_t item)
+int hr_broker_inbox_push(hr_broker_t *broker, unsigned worker, inbox_item_t item)
 {
+    inbox_t *inbox = &broker->inboxes[worker];
     pthread_mutex_lock(&inbox->lock);
     if (inbox->count == inbox->capacity) {
         size_t capacity = inbox->capacity ? inbox->capacity * 2 : 64;
@@ -268,13 +234,14 @@ static int inbox_push(inbox_t *inbox, inbox_item_t item)
 
 /* Lock held. Queues `item` (taking a fresh msg/topic reference) for every worker with
  * subscribers on `topic`; marks in `wake` the workers to wake. */
-static void fan_out(hr_broker_t *broker, hr_topic_t *topic, inbox_item_t item, unsigned char *wake)
+void hr_broker_fan_out(hr_broker_t *broker, hr_topic_t *topic, inbox_item_t item,
+                       unsigned char *wake)
 {
     for (unsigned w = 0; w < broker->config.workers; w++) {
         if (!topic->subs_on[w]) continue;
         if (item.msg) hr_msg_ref(item.msg);
-        if (item.topic) topic_ref(item.topic);
-        int pushed = inbox_push(&broker->inboxes[w], item);
+        if (item.topic) hr_broker_topic_ref(item.topic);
+        int pushed = hr_broker_inbox_push(broker, w, item);
         if (pushed < 0) {
             /* Out of memory: the worker's subscribers miss this message live but can resume
              * from history, which already holds it. */
@@ -287,7 +254,7 @@ static void fan_out(hr_broker_t *broker, hr_topic_t *topic, inbox_item_t item, u
 }
 
 /* Sends under the inbox lock so a worker detaching (and closing its handle) cannot race us. */
-static void wake_workers(hr_broker_t *broker, const unsigned char *wake)
+void hr_broker_wake(hr_broker_t *broker, const unsigned char *wake)
 {
     for (unsigned w = 0; w < broker->config.workers; w++) {
         if (!wake[w]) continue;
@@ -304,7 +271,7 @@ int hr_broker_publish(hr_broker_t *broker, const hr_publish_t *pub, uint64_t *id
     if (!msg) return HR_ENOMEM;
     unsigned char wake[broker->config.workers];
     memset(wake, 0, sizeof wake);
-    int64_t now = now_ms();
+    int64_t now = hr_broker_now_ms();
 
     pthread_mutex_lock(&broker->lock);
     if (pub->want_id && pub->want_id <= broker->last_id) {
@@ -312,7 +279,7 @@ int hr_broker_publish(hr_broker_t *broker, const hr_publish_t *pub, uint64_t *id
         hr_msg_unref(msg);
         return HR_ECONFLICT;
     }
-    hr_topic_t *topic = topic_get(broker, pub->topic, pub->topic_len);
+    hr_topic_t *topic = hr_broker_topic_get(broker, pub->topic, pub->topic_len);
     if (!topic) {
         pthread_mutex_unlock(&broker->lock);
         hr_msg_unref(msg);
@@ -323,16 +290,16 @@ int hr_broker_publish(hr_broker_t *broker, const hr_publish_t *pub, uint64_t *id
     msg->time_ms = now;
     msg->topic = topic;
     msg->topic_name = topic->name;
-    topic_ref(topic);
+    hr_broker_topic_ref(topic);
     expire(broker, topic, now);
     if (hr_history_push(&topic->hist, hr_msg_ref(msg)) != 0) hr_msg_unref(msg);
     /* Under the lock, so the store's queue is in id order like every inbox. */
     if (broker->config.store) broker->config.store->ops->append(broker->config.store, msg);
-    fan_out(broker, topic, (inbox_item_t){INBOX_MSG, msg, NULL}, wake);
+    hr_broker_fan_out(broker, topic, (inbox_item_t){INBOX_MSG, msg, NULL, NULL}, wake);
     broker->messages_in++;
     pthread_mutex_unlock(&broker->lock);
 
-    wake_workers(broker, wake);
+    hr_broker_wake(broker, wake);
     *id_out = msg->id;
     hr_msg_unref(msg);
     return 0;
@@ -341,7 +308,7 @@ int hr_broker_publish(hr_broker_t *broker, const hr_publish_t *pub, uint64_t *id
 int hr_broker_restore_topic(hr_broker_t *broker, const char *name, size_t len, uint64_t floor_id)
 {
     pthread_mutex_lock(&broker->lock);
-    hr_topic_t *topic = topic_get(broker, name, len);
+    hr_topic_t *topic = hr_broker_topic_get(broker, name, len);
     if (topic) {
         topic->created_floor = floor_id;
         if (floor_id > broker->last_id) broker->last_id = floor_id;
@@ -357,7 +324,7 @@ int hr_broker_restore_msg(hr_broker_t *broker, hr_msg_t *msg)
     hr_topic_t *topic = broker->restoring;
     msg->topic = topic;
     msg->topic_name = topic->name;
-    topic_ref(topic);
+    hr_broker_topic_ref(topic);
     if (msg->id > broker->last_id) broker->last_id = msg->id;
     int rc = hr_history_push(&topic->hist, msg);
     pthread_mutex_unlock(&broker->lock);
@@ -410,6 +377,17 @@ static int has_gap(const hr_broker_t *broker, const hr_topic_t *topic, uint64_t 
     return since < topic_floor(topic) || since > broker->last_id;
 }
 
+/* Lock held. Cluster mode: a subscriber may join only a topic whose history is loaded and
+ * kept current by the bus (hr_broker_await makes it so). */
+static int all_live(hr_broker_t *broker, const char *const *topics, const size_t *lens, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        hr_topic_t *topic = hr_broker_topic_find(broker, topics[i], lens[i]);
+        if (!topic || !topic->bus_live) return 0;
+    }
+    return 1;
+}
+
 static int topic_listed(const hr_sub_t *sub, size_t linked, const hr_topic_t *topic)
 {
     for (size_t i = 0; i < linked; i++)
@@ -431,13 +409,21 @@ int hr_broker_subscribe(hr_broker_t *broker, hr_sub_t *sub, const char *const *t
         return HR_ENOMEM;
     }
     collect_t col = {replay, 0, 0};
-    int64_t now = now_ms();
+    int64_t now = hr_broker_now_ms();
     unsigned w = sub->worker;
 
     pthread_mutex_lock(&broker->lock);
+    if (broker->bus.want && !all_live(broker, topics, lens, n)) {
+        pthread_mutex_unlock(&broker->lock);
+        free(sub->nodes);
+        sub->nodes = NULL;
+        free(replay->gaps);
+        replay->gaps = NULL;
+        return HR_ENOTREADY;
+    }
     sub->nnodes = 0;
     for (size_t i = 0; i < n; i++) {
-        hr_topic_t *topic = topic_get(broker, topics[i], lens[i]);
+        hr_topic_t *topic = hr_broker_topic_get(broker, topics[i], lens[i]);
         if (!topic) {
             col.failed = 1;
             break;
@@ -446,7 +432,7 @@ int hr_broker_subscribe(hr_broker_t *broker, hr_sub_t *sub, const char *const *t
         hr_subnode_t *node = &sub->nodes[sub->nnodes++];
         node->sub = sub;
         node->topic = topic;
-        topic_ref(topic);
+        hr_broker_topic_ref(topic);
         hr_list_push(&topic->local[w], &node->link);
         topic->subs_on[w]++;
         broker->nsubscriptions++;
@@ -496,8 +482,12 @@ int hr_broker_history(hr_broker_t *broker, const char *name, size_t len, uint64_
     pthread_mutex_lock(&broker->lock);
     out->last_id = broker->last_id;
     hr_topic_t *topic = topic_find(broker, name, len, hash_name(name, len));
+    if (broker->bus.want && (!topic || !topic->bus_live)) {
+        pthread_mutex_unlock(&broker->lock);
+        return HR_ENOTREADY;
+    }
     if (topic) {
-        expire(broker, topic, now_ms());
+        expire(broker, topic, hr_broker_now_ms());
         if (has_gap(broker, topic, since)) {
             out->gaps = malloc(sizeof *out->gaps);
             if (out->gaps) {
@@ -528,10 +518,10 @@ size_t hr_broker_kick(hr_broker_t *broker, const char *name, size_t len)
     if (topic) {
         for (unsigned w = 0; w < broker->config.workers; w++)
             told += topic->subs_on[w];
-        fan_out(broker, topic, (inbox_item_t){INBOX_KICK, NULL, topic}, wake);
+        hr_broker_fan_out(broker, topic, (inbox_item_t){INBOX_KICK, NULL, topic, NULL}, wake);
     }
     pthread_mutex_unlock(&broker->lock);
-    wake_workers(broker, wake);
+    hr_broker_wake(broker, wake);
     return told;
 }
 
@@ -571,27 +561,69 @@ void hr_broker_drain(hr_broker_t *broker, unsigned w)
     inbox->capacity = 0;
     pthread_mutex_unlock(&inbox->lock);
 
+    inbox->draining = items;
+    inbox->ndraining = count;
     for (size_t i = 0; i < count; i++) {
+        if (items[i].kind == INBOX_POST && !items[i].post) continue; /* taken back */
         if (items[i].kind == INBOX_MSG) {
             deliver_local(broker, w, items[i].msg);
             hr_msg_unref(items[i].msg);
+        } else if (items[i].kind == INBOX_POST) {
+            items[i].post->run(items[i].post);
         } else {
             kick_local(items[i].topic, w);
             hr_topic_release(items[i].topic);
         }
     }
+    inbox->draining = NULL;
+    inbox->ndraining = 0;
     free(items);
+}
+
+int hr_broker_post(hr_broker_t *broker, unsigned worker, hr_post_t *post)
+{
+    int pushed = hr_broker_inbox_push(broker, worker, (inbox_item_t){INBOX_POST, NULL, NULL, post});
+    if (pushed < 0) return HR_ENOMEM;
+    if (pushed) {
+        unsigned char wake[broker->config.workers];
+        memset(wake, 0, sizeof wake);
+        wake[worker] = 1;
+        hr_broker_wake(broker, wake);
+    }
+    return 0;
+}
+
+static int take_post(inbox_item_t *items, size_t count, hr_post_t *post)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (items[i].kind == INBOX_POST && items[i].post == post) {
+            items[i].post = NULL;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int hr_broker_unpost(hr_broker_t *broker, unsigned worker, hr_post_t *post)
+{
+    inbox_t *inbox = &broker->inboxes[worker];
+    if (take_post(inbox->draining, inbox->ndraining, post)) return 1;
+    pthread_mutex_lock(&inbox->lock);
+    int taken = take_post(inbox->items, inbox->count, post);
+    pthread_mutex_unlock(&inbox->lock);
+    return taken;
 }
 
 void hr_broker_sweep(hr_broker_t *broker)
 {
-    int64_t now = now_ms();
+    int64_t now = hr_broker_now_ms();
     pthread_mutex_lock(&broker->lock);
     for (size_t b = 0; b < broker->nbuckets; b++) {
         hr_topic_t **slot = &broker->buckets[b];
         while (*slot) {
             hr_topic_t *topic = *slot;
             expire(broker, topic, now);
+            if (broker->bus.want) hr_broker_bus_sweep_topic(broker, topic, now);
             /* Refs are raised only under this lock, so zero stays zero while we hold it. */
             if (atomic_load_explicit(&topic->refs, memory_order_acquire) == 0) {
                 *slot = topic->hash_next;

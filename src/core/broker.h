@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/list.h"
 #include "core/msg.h"
 #include "core/sub.h"
 #include "store/store.h"
@@ -21,6 +22,41 @@
 #define HR_TOPIC_MAX_LEN 128
 
 typedef struct hr_broker_s hr_broker_t;
+
+/* Work handed to a worker through its inbox, run on its thread in inbox order. */
+typedef struct hr_post_s hr_post_t;
+struct hr_post_s {
+    void (*run)(hr_post_t *post);
+};
+
+/* Cluster mode: how the broker asks the bus (Redis) to carry a topic. Both are called with the
+ * broker lock held and must only queue. */
+typedef struct hr_bus_hooks_s {
+    void (*want)(void *arg, const char *name, size_t len);   /* subscribe and load history */
+    void (*unwant)(void *arg, const char *name, size_t len); /* nobody here needs it now */
+    int (*up)(void *arg);                                    /* whether the bus is connected */
+    void *arg;
+} hr_bus_hooks_t;
+
+/* A worker waiting for topics to become live (cluster mode). */
+typedef struct hr_await_s hr_await_t;
+typedef struct hr_await_node_s {
+    hr_list_t link; /* in topic->awaits */
+    hr_await_t *await;
+    hr_topic_t *topic; /* holds a reference while linked */
+} hr_await_node_t;
+
+struct hr_await_s {
+    hr_post_t post;  /* internal: runs `done` on the worker */
+    unsigned worker; /* set by the caller: where `done` runs */
+    /* Set by the caller. ok: every topic is live; 0: the bus went down first. */
+    void (*done)(hr_await_t *await, int ok);
+    hr_await_node_t *nodes; /* internal, under the broker lock */
+    size_t nnodes;
+    size_t waiting; /* topics not live yet */
+    int failed;
+    int posted; /* `post` is in the worker's inbox */
+};
 
 typedef struct hr_broker_config_s {
     unsigned workers;       /* worker threads that will drain inboxes */
@@ -103,6 +139,38 @@ void hr_broker_drain(hr_broker_t *broker, unsigned worker);
  * broker's next id is kept above every restored one, so ids keep increasing across restarts. */
 int hr_broker_restore_topic(hr_broker_t *broker, const char *name, size_t len, uint64_t floor_id);
 int hr_broker_restore_msg(hr_broker_t *broker, hr_msg_t *msg);
+
+/* Cluster mode. Set before any worker runs: ids come from the bus, publishes go through it
+ * (hr_broker_inject brings them back), and subscribe, history reads and long polls answer
+ * HR_ENOTREADY for a topic that is not live on this node yet. */
+void hr_broker_set_bus(hr_broker_t *broker, const hr_bus_hooks_t *hooks);
+
+/* From a worker: 0 when every topic is live already (nothing kept); HR_ENOTREADY when `await`
+ * was registered and asked the bus for the topics: await->done runs on await->worker once they
+ * are live or the bus failed; HR_EUNAVAIL when the bus is down; HR_ENOMEM. */
+int hr_broker_await(hr_broker_t *broker, hr_await_t *await, const char *const *topics,
+                    const size_t *lens, size_t n);
+/* From the await's worker, any time before done ran: forget it. */
+void hr_broker_await_cancel(hr_broker_t *broker, hr_await_t *await);
+
+/* From the bus thread. A message another node (or this one) published, in bus order. Ids at
+ * or below the topic's newest are dropped (already held). Takes the reference. */
+void hr_broker_inject(hr_broker_t *broker, const char *topic, size_t len, hr_msg_t *msg);
+/* From the bus thread: the topic's newest `count` messages (ascending, references taken), read
+ * at bus position `epoch` (every id up to it that this node will see has been injected), and
+ * its floor. Held messages newer than the snapshot stay; older ones are replaced. The topic
+ * becomes live and its awaits are told. */
+void hr_broker_bus_live(hr_broker_t *broker, const char *topic, size_t len, uint64_t floor_id,
+                        hr_msg_t **msgs, size_t count, uint64_t epoch);
+/* From the bus thread: the id after which a live topic may have missed messages (its newest
+ * held), 0 when not live. */
+uint64_t hr_broker_bus_newest(hr_broker_t *broker, const char *topic, size_t len);
+/* From the bus thread: the bus is down; awaits fail (their clients get 503 and retry). */
+void hr_broker_bus_down(hr_broker_t *broker);
+/* From any thread: runs `post` on `worker`'s thread. Returns 0, or HR_ENOMEM. */
+int hr_broker_post(hr_broker_t *broker, unsigned worker, hr_post_t *post);
+/* From `worker`'s thread: takes `post` back if it has not run. Returns 1 if it was queued. */
+int hr_broker_unpost(hr_broker_t *broker, unsigned worker, hr_post_t *post);
 
 /* Expires old history and frees topics nobody references. Call periodically from one thread. */
 void hr_broker_sweep(hr_broker_t *broker);

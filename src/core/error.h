@@ -12,5 +12,7 @@
 #define HR_ECONFLICT (-EEXIST)    /* requested id not above the current one */
 #define HR_ELIMIT    (-ENOSPC)    /* a configured limit was reached */
 #define HR_ESHUTDOWN (-ESHUTDOWN) /* the server is stopping */
+#define HR_ENOTREADY (-EINPROGRESS) /* cluster: the topic is not live here yet; await it */
+#define HR_EUNAVAIL  (-ENOTCONN)    /* cluster: the bus (Redis) is unreachable */
 
 #endif

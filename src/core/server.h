@@ -10,6 +10,7 @@ struct hr_server_s {
     const hr_config_t *config;
     hr_broker_t *broker;
     hr_store_t *store;    /* memory or SQLite; the broker appends to it */
+    struct hr_bus_s *bus; /* cluster mode (--redis), else NULL */
     hr_worker_t *workers; /* config->workers of them */
     unsigned nworkers;
     int port;           /* bound port */

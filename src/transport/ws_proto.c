@@ -8,6 +8,7 @@
 
 #include "api/msg_json.h"
 #include "api/publish_body.h"
+#include "api/pubreq.h"
 #include "core/broker.h"
 #include "core/error.h"
 #include "core/id.h"
@@ -189,59 +190,68 @@ static void sub_heartbeat(hr_sub_t *sub)
 
 static const hr_transport_t ws_transport = {"ws", sub_deliver, sub_kick, sub_heartbeat};
 
-/* A publish ack held until the messages are on disk (--durability sync or batch). */
+/* A publish whose ack waits for the disk (--durability sync or batch) or for Redis. */
 typedef struct ack_wait_s {
-    hr_durable_wait_t wait; /* in worker->durable_waits */
-    hr_list_t link;         /* in ws->acks_waiting */
+    hr_list_t link; /* in ws->acks_waiting */
     hr_ws_t *ws;
-    json_t *ack;
+    hr_pubreq_t *pub;
+    json_t *req; /* the client's "req", echoed */
 } ack_wait_t;
+
+/* Sends the ack, or the error, for a finished publish. */
+static void answer_publish(hr_ws_t *ws, json_t *req, hr_pubreq_t *pub)
+{
+    const char *reason, *code;
+    if (hr_pubreq_status(pub->result, &reason, &code) != 200) {
+        if (pub->result == HR_PUB_NOT_STORED || pub->result == HR_PUB_UNAVAILABLE)
+            hr_warn("ws.publish_failed", "conn=%llu code=%s", (unsigned long long)ws->conn->id,
+                    code);
+        send_error(ws, req, code, reason);
+        return;
+    }
+    json_t *ack = reply("ack", req);
+    json_object_set_new(ack, "messages", hr_pubreq_ids(pub));
+    send_json(ws, ack);
+}
 
 static void ack_wait_free(ack_wait_t *aw)
 {
     hr_list_remove(&aw->link);
-    json_decref(aw->ack);
+    json_decref(aw->req);
     free(aw);
 }
 
-static void ack_stored(hr_durable_wait_t *wait, int stored)
+static void publish_done(hr_pubreq_t *pub)
 {
-    ack_wait_t *aw = hr_container_of(wait, ack_wait_t, wait);
-    if (stored) {
-        send_json(aw->ws, json_incref(aw->ack));
-    } else {
-        hr_warn("ws.publish_not_stored", "conn=%llu id=%llu", (unsigned long long)aw->ws->conn->id,
-                (unsigned long long)wait->id);
-        send_error(aw->ws, json_object_get(aw->ack, "req"), "not_stored",
-                   "the write to disk failed (disk full?); delivered live but may be missing "
-                   "after a restart");
-    }
+    ack_wait_t *aw = pub->user;
+    answer_publish(aw->ws, aw->req, pub);
+    hr_pubreq_free(pub);
     ack_wait_free(aw);
 }
 
-/* Sends `ack` now, or once `last_id` is durable. Steals `ack`. */
-static void send_ack(hr_ws_t *ws, json_t *ack, uint64_t last_id)
+static void publish(hr_ws_t *ws, json_t *req, const hr_pub_body_t *body, int binary,
+                    const char *const *names, const size_t *lens, size_t n)
 {
-    if (!hr_store_waits(ws->worker->server->store)) {
-        send_json(ws, ack);
+    hr_pubreq_t *pub = hr_pubreq_new(ws->worker, names, lens, n, body, binary);
+    ack_wait_t *aw = calloc(1, sizeof *aw);
+    if (!pub || !aw) {
+        hr_pubreq_free(pub);
+        free(aw);
+        send_error(ws, req, "internal", "out of memory");
         return;
     }
-    ack_wait_t *aw = calloc(1, sizeof *aw);
-    if (!aw) {
-        json_decref(ack);
-        send_error(ws, NULL, "internal", "out of memory");
+    if (hr_pubreq_submit(pub) == 0) {
+        answer_publish(ws, req, pub);
+        hr_pubreq_free(pub);
+        free(aw);
         return;
     }
     aw->ws = ws;
-    aw->ack = ack;
+    aw->pub = pub;
+    aw->req = json_incref(req);
+    pub->user = aw;
+    pub->done = publish_done;
     hr_list_push(&ws->acks_waiting, &aw->link);
-    hr_worker_wait_durable(ws->worker, &aw->wait, last_id, ack_stored);
-}
-
-static uint64_t last_published_id(json_t *published)
-{
-    json_t *last = json_array_get(published, json_array_size(published) - 1);
-    return (uint64_t)json_integer_value(json_object_get(last, "id"));
 }
 
 void hr_ws_proto_release(hr_ws_t *ws)
@@ -250,7 +260,7 @@ void hr_ws_proto_release(hr_ws_t *ws)
         drop_sub(hr_container_of(ws->subs.next, ws_sub_t, link));
     while (!hr_list_empty(&ws->acks_waiting)) {
         ack_wait_t *aw = hr_container_of(ws->acks_waiting.next, ack_wait_t, link);
-        hr_list_remove(&aw->wait.link); /* the write goes on; nobody is left to tell */
+        hr_pubreq_cancel(aw->pub); /* the publish goes on; nobody is left to tell */
         ack_wait_free(aw);
     }
 }
@@ -412,35 +422,6 @@ static void do_unsubscribe(hr_ws_t *ws, json_t *root, json_t *req)
     send_json(ws, ack);
 }
 
-/* Publishes to each topic; returns the ack's "messages" array, or NULL after sending an error. */
-static json_t *publish_each(hr_ws_t *ws, json_t *req, const hr_pub_body_t *body, int binary,
-                            const char **names, const size_t *lens, size_t n)
-{
-    if (hr_store_refusing(ws->worker->server->store)) {
-        send_error(ws, req, "storage_unavailable",
-                   "a recent write to disk failed; publishes are refused for a moment");
-        return NULL;
-    }
-    json_t *published = json_array();
-    for (size_t i = 0; i < n; i++) {
-        hr_publish_t pub = {names[i],        lens[i],       body->event,
-                            body->event_len, body->data,    body->data_len,
-                            body->retry_ms,  body->want_id, binary};
-        uint64_t id;
-        int rc = hr_broker_publish(ws->worker->broker, &pub, &id);
-        if (rc != 0) {
-            json_decref(published);
-            send_error(ws, req, rc == HR_ECONFLICT ? "conflict" : "internal",
-                       rc == HR_ECONFLICT ? "id must be greater than every id published so far"
-                                          : "out of memory");
-            return NULL;
-        }
-        json_array_append_new(
-            published, json_pack("{s:s%, s:I}", "topic", names[i], lens[i], "id", (json_int_t)id));
-    }
-    return published;
-}
-
 static void do_publish(hr_ws_t *ws, json_t *root, json_t *req)
 {
     size_t max = ws->worker->config->max_topics_per_sub, n;
@@ -463,12 +444,8 @@ static void do_publish(hr_ws_t *ws, json_t *root, json_t *req)
             return;
         }
     }
-    json_t *published = publish_each(ws, req, &body, 0, names, lens, n);
+    publish(ws, req, &body, 0, names, lens, n);
     hr_pub_body_free(&body);
-    if (!published) return;
-    json_t *ack = reply("ack", req);
-    json_object_set_new(ack, "messages", published);
-    send_ack(ws, ack, last_published_id(published));
 }
 
 void hr_ws_proto_text(hr_ws_t *ws, const char *text, size_t len)
@@ -526,9 +503,5 @@ void hr_ws_proto_binary(hr_ws_t *ws, const uint8_t *data, size_t len)
     body.event_len = event_len;
     body.data = (const char *)data + header;
     body.data_len = len - header;
-    json_t *published = publish_each(ws, NULL, &body, 1, &topic, &topic_len, 1);
-    if (!published) return;
-    json_t *ack = reply("ack", NULL);
-    json_object_set_new(ack, "messages", published);
-    send_ack(ws, ack, last_published_id(published));
+    publish(ws, NULL, &body, 1, &topic, &topic_len, 1);
 }
