@@ -18,4 +18,8 @@ void hr_handle_asset(hr_exchange_t *ex); /* api/assets.c: herald.js, its types, 
  * max_topics_per_sub, each valid). Answers 400 itself and returns -1 when they are not. */
 int hr_api_topics(hr_exchange_t *ex, const char **names, size_t *lens, size_t max, size_t *n);
 
+/* Cluster mode, after the broker answered HR_ENOTREADY: parks the request until its topics are
+ * live on this node, then runs the handler again; 503 when Redis is down. */
+void hr_api_defer(hr_exchange_t *ex, const char *const *names, const size_t *lens, size_t n);
+
 #endif

@@ -1,5 +1,6 @@
 /* GET /v1/topics/{topic}/messages?since=ID&limit=N and DELETE /v1/topics/{topic}/subscribers. */
 #include "api/handlers.h"
+#include "core/error.h"
 #include "api/msg_json.h"
 #include "core/broker.h"
 #include "core/id.h"
@@ -35,7 +36,12 @@ void hr_handle_messages(hr_exchange_t *ex)
         return;
     }
     hr_replay_t replay;
-    if (hr_broker_history(ex->worker->broker, topic, topic_len, since, (size_t)limit, &replay)) {
+    int rc = hr_broker_history(ex->worker->broker, topic, topic_len, since, (size_t)limit, &replay);
+    if (rc == HR_ENOTREADY) {
+        hr_api_defer(ex, &topic, &topic_len, 1); /* cluster: back here once the topic is live */
+        return;
+    }
+    if (rc != 0) {
         hr_respond_error(ex, 503, "out of memory");
         return;
     }

@@ -2,6 +2,7 @@
 #include <time.h>
 
 #include "api/handlers.h"
+#include "bus/bus.h"
 #include "core/server.h"
 
 void hr_handle_health(hr_exchange_t *ex)
@@ -10,7 +11,27 @@ void hr_handle_health(hr_exchange_t *ex)
         hr_respond_json(ex, 503, json_pack("{s:s}", "status", "stopping"));
         return;
     }
-    hr_respond_json(ex, 200, json_pack("{s:s}", "status", "ok"));
+    hr_bus_t *bus = ex->worker->server->bus;
+    if (bus && !hr_bus_up(bus)) {
+        /* Live streams keep going, but new topics and publishes need Redis: a load balancer
+         * should send new clients elsewhere. */
+        hr_respond_json(ex, 503, json_pack("{s:s, s:s}", "status", "degraded", "redis", "down"));
+        return;
+    }
+    hr_respond_json(ex, 200,
+                    bus ? json_pack("{s:s, s:s}", "status", "ok", "redis", "up")
+                        : json_pack("{s:s}", "status", "ok"));
+}
+
+static json_t *bus_stats(hr_bus_t *bus)
+{
+    if (!bus) return json_null();
+    hr_bus_stats_t stats;
+    hr_bus_stats(bus, &stats);
+    return json_pack("{s:s, s:b, s:I, s:I, s:I, s:I}", "node", stats.node, "up", stats.up,
+                     "published", (json_int_t)stats.published, "received",
+                     (json_int_t)stats.received, "connects", (json_int_t)stats.reconnects,
+                     "channels", (json_int_t)stats.channels);
 }
 
 void hr_handle_stats(hr_exchange_t *ex)
@@ -44,5 +65,6 @@ void hr_handle_stats(hr_exchange_t *ex)
         "in", (json_int_t)stats.messages_in, "out", (json_int_t)stats.deliveries, "last_id",
         (json_int_t)stats.last_id, "bytes_out", (json_int_t)bytes_out, "uptime_ms",
         (json_int_t)uptime_ms, "workers", workers);
+    json_object_set_new(body, "redis", bus_stats(server->bus));
     hr_respond_json(ex, 200, body);
 }

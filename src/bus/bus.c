@@ -1,6 +1,5 @@
 /* The bus thread: Redis connections (hiredis async on libuv), reconnect with backoff, the
  * publish script, and the queue workers and the broker talk to it through. */
-#include <hiredis/adapters/libuv.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 #include <time.h>
 
 #include "bus/bus_int.h"
+#include "bus/uv_redis.h"
 #include "core/error.h"
 #include "core/id.h"
 #include "core/log.h"
@@ -228,11 +228,9 @@ static void publish_one(hr_bus_t *bus, hr_bus_pub_t *pub, size_t i)
                           retry,       pub->binary ? "1" : "0",
                           want,        bus->ttl};
     size_t lens[16];
-    for (int k = 0; k < 16; k++)
-        lens[k] = strlen(argv[k]);
+    for (int k = 0; k < 16; k++) /* event and data are bytes, not strings */
+        lens[k] = k == 10 ? pub->event_len : k == 11 ? pub->data_len : strlen(argv[k]);
     lens[6] = item->topic_len;
-    lens[10] = pub->event_len;
-    lens[11] = pub->data_len;
     pub_call_t *call = malloc(sizeof *call);
     if (call) *call = (pub_call_t){bus, pub, i};
     if (!call || redisAsyncCommandArgv(bus->cmd, on_publish_reply, call, 16, argv, lens) != 0) {
@@ -259,6 +257,11 @@ static void publish_start(hr_bus_t *bus, hr_bus_pub_t *pub)
 
 static void connect_both(hr_bus_t *bus);
 
+static void on_retry_timer(uv_timer_t *timer)
+{
+    connect_both(timer->data);
+}
+
 static void schedule_reconnect(hr_bus_t *bus)
 {
     if (bus->cmd || bus->sub || uv_is_active((uv_handle_t *)&bus->retry_timer)) return;
@@ -270,7 +273,7 @@ static void schedule_reconnect(hr_bus_t *bus)
     uint64_t delay =
         (uint64_t)bus->backoff_ms / 2 + (uint64_t)rand() % ((uint64_t)bus->backoff_ms / 2 + 1);
     bus->backoff_ms = bus->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : bus->backoff_ms * 2;
-    uv_timer_start(&bus->retry_timer, (uv_timer_cb)connect_both, delay, 0);
+    uv_timer_start(&bus->retry_timer, on_retry_timer, delay, 0);
 }
 
 /* Either connection went: both go, everyone waiting hears it, and a reconnect is planned. */
@@ -279,7 +282,11 @@ static void went_down(hr_bus_t *bus, const char *which, const char *why)
     int was_up = hr_bus_up(bus);
     atomic_store(&bus->up, 0);
     bus->cmd_ready = bus->sub_ready = 0;
-    if (was_up) hr_warn("redis.down", "conn=%s reason=\"%s\"", which, why);
+    pthread_mutex_lock(&bus->queue_lock);
+    int stopping = bus->stopping;
+    pthread_mutex_unlock(&bus->queue_lock);
+    if (was_up && stopping) hr_info("redis.closed", "node=%s", bus->barrier);
+    if (was_up && !stopping) hr_warn("redis.down", "conn=%s reason=\"%s\"", which, why);
     hr_broker_bus_down(bus->broker);
     hr_bus_topics_disconnected(bus);
     /* Forgotten first: a context not yet connected is freed without a disconnect callback. */
@@ -355,16 +362,19 @@ static void on_setup_reply(redisAsyncContext *ctx, void *reply_ptr, void *arg)
     }
 }
 
-static void send_auth(redisAsyncContext *ctx, hr_bus_t *bus)
+/* AUTH when asked, and a name that says which node and which connection (CLIENT LIST). */
+static void send_hello(redisAsyncContext *ctx, hr_bus_t *bus, const char *role)
 {
-    if (!bus->url.password[0]) return;
-    const char *argv[] = {"AUTH", bus->url.password};
-    redisAsyncCommandArgv(ctx, on_setup_reply, "auth", 2, argv, NULL);
+    if (bus->url.password[0]) {
+        const char *argv[] = {"AUTH", bus->url.password};
+        redisAsyncCommandArgv(ctx, on_setup_reply, "auth", 2, argv, NULL);
+    }
+    redisAsyncCommand(ctx, on_setup_reply, "setname", "CLIENT SETNAME %s:%s", bus->barrier, role);
 }
 
 static void setup_cmd(hr_bus_t *bus)
 {
-    send_auth(bus->cmd, bus);
+    send_hello(bus->cmd, bus, "cmd");
     if (bus->url.db)
         redisAsyncCommand(bus->cmd, on_setup_reply, "select", "SELECT %d", bus->url.db);
     redisAsyncCommand(bus->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", publish_lua);
@@ -390,7 +400,7 @@ void hr_bus_barrier_ready(hr_bus_t *bus)
 
 static void setup_sub(hr_bus_t *bus)
 {
-    send_auth(bus->sub, bus);
+    send_hello(bus->sub, bus, "sub");
     const char *argv[] = {"SUBSCRIBE", bus->barrier};
     redisAsyncCommandArgv(bus->sub, hr_bus_on_sub_reply, bus, 2, argv, NULL);
 }
@@ -406,7 +416,10 @@ static redisAsyncContext *open_ctx(hr_bus_t *bus)
         return NULL;
     }
     ctx->data = bus;
-    redisLibuvAttach(ctx, &bus->loop);
+    if (hr_uv_redis_attach(ctx, &bus->loop) != 0) {
+        redisAsyncFree(ctx);
+        return NULL;
+    }
     redisAsyncSetConnectCallback(ctx, on_connect);
     redisAsyncSetDisconnectCallback(ctx, on_disconnect);
     return ctx;
@@ -509,4 +522,5 @@ void hr_bus_stats(const hr_bus_t *bus, hr_bus_stats_t *stats)
     stats->received = atomic_load(&bus->received);
     stats->reconnects = atomic_load(&bus->reconnects);
     stats->channels = bus->channels; /* a racy read of a counter, for display */
+    stats->node = bus->barrier;
 }

@@ -83,7 +83,8 @@ typedef struct hr_bus_stats_s {
     uint64_t published; /* publishes this node made */
     uint64_t received;  /* messages that came in on subscribed channels */
     uint64_t reconnects;
-    size_t channels; /* topics subscribed on Redis */
+    size_t channels;  /* topics subscribed on Redis */
+    const char *node; /* this node's name on Redis (its barrier channel, CLIENT SETNAME) */
 } hr_bus_stats_t;
 
 void hr_bus_stats(const hr_bus_t *bus, hr_bus_stats_t *stats);

@@ -388,6 +388,15 @@ static int all_live(hr_broker_t *broker, const char *const *topics, const size_t
     return 1;
 }
 
+int hr_broker_live(hr_broker_t *broker, const char *const *topics, const size_t *lens, size_t n)
+{
+    if (!broker->bus.want) return 1;
+    pthread_mutex_lock(&broker->lock);
+    int live = all_live(broker, topics, lens, n);
+    pthread_mutex_unlock(&broker->lock);
+    return live;
+}
+
 static int topic_listed(const hr_sub_t *sub, size_t linked, const hr_topic_t *topic)
 {
     for (size_t i = 0; i < linked; i++)

@@ -145,11 +145,14 @@ int hr_broker_restore_msg(hr_broker_t *broker, hr_msg_t *msg);
  * HR_ENOTREADY for a topic that is not live on this node yet. */
 void hr_broker_set_bus(hr_broker_t *broker, const hr_bus_hooks_t *hooks);
 
-/* From a worker: 0 when every topic is live already (nothing kept); HR_ENOTREADY when `await`
- * was registered and asked the bus for the topics: await->done runs on await->worker once they
- * are live or the bus failed; HR_EUNAVAIL when the bus is down; HR_ENOMEM. */
+/* From a worker, after HR_ENOTREADY: registers `await` and asks the bus for the topics that
+ * are not live; await->done runs on await->worker (from its inbox, never from this call) once
+ * they all are, or with ok = 0 when the bus fails first. Returns 0, HR_EUNAVAIL when the bus
+ * is down, or HR_ENOMEM; on error nothing is kept and done never runs. */
 int hr_broker_await(hr_broker_t *broker, hr_await_t *await, const char *const *topics,
                     const size_t *lens, size_t n);
+/* Whether every topic may be subscribed now (always, outside cluster mode). */
+int hr_broker_live(hr_broker_t *broker, const char *const *topics, const size_t *lens, size_t n);
 /* From the await's worker, any time before done ran: forget it. */
 void hr_broker_await_cancel(hr_broker_t *broker, hr_await_t *await);
 

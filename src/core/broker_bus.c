@@ -102,14 +102,15 @@ int hr_broker_await(hr_broker_t *broker, hr_await_t *await, const char *const *t
         }
     }
     if (rc != 0) await_unlink(await);
-    int waiting = await->waiting > 0;
+    /* Live already (another request made it so since the caller was told to wait): done runs
+     * anyway, from the inbox, so callers have one path. */
+    if (rc == 0 && await->waiting == 0) await_post(broker, await);
     pthread_mutex_unlock(&broker->lock);
-    if (rc != 0 || !waiting) {
+    if (rc != 0) {
         free(await->nodes);
         await->nodes = NULL;
-        return rc;
     }
-    return HR_ENOTREADY;
+    return rc;
 }
 
 void hr_broker_await_cancel(hr_broker_t *broker, hr_await_t *await)

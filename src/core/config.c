@@ -77,6 +77,11 @@ static const option_row_t options[] = {
      FIELD(batch_ms), 1, 1000},
     {"data-max-bytes", OPT_SIZE, "0", "database size limit, bytes (0 = none; 507 above)",
      FIELD(data_max_bytes), 0, 1ull << 50},
+    {"redis", OPT_PATH, "",
+     "cluster mode: redis://[:password@]host[:port][/db] or unix:///path (empty = single node)",
+     FIELD(redis_url), 0, 0},
+    {"redis-prefix", OPT_PATH, "herald", "cluster mode: prefix of every Redis key and channel",
+     FIELD(redis_prefix), 0, 0},
     {"cors-origins", OPT_CORS, "", "comma-separated allowed Origins, or *", FIELD(cors_origins), 0,
      0},
     {"log-level", OPT_LOG, "info", "debug, info, warn or error", FIELD(log_level), 0, 0},
@@ -243,6 +248,15 @@ int hr_config_load(hr_config_t *config, int argc, char **argv)
     if (config->workers == 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         config->workers = cores > 0 ? (unsigned)cores : 1;
+    }
+    if (config->redis_url[0] && config->data_dir[0]) {
+        fprintf(stderr, "herald: --redis and --data-dir exclude each other: in cluster mode "
+                        "history lives in Redis streams\n");
+        return -1;
+    }
+    if (!config->redis_prefix[0] || strlen(config->redis_prefix) > 64) {
+        fprintf(stderr, "herald: --redis-prefix must be 1-64 bytes\n");
+        return -1;
     }
     return 0;
 }

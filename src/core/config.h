@@ -34,6 +34,8 @@ typedef struct hr_config_s {
     enum hr_durability durability;
     int64_t batch_ms;                            /* batch mode: longest wait to gather a commit */
     size_t data_max_bytes;                       /* database size limit; 0 = none */
+    char redis_url[1024];                        /* cluster mode; "" = single node */
+    char redis_prefix[1024];                     /* Redis key and channel prefix */
     char cors_origins[HR_MAX_CORS_ORIGINS][256]; /* allowed Origins; "*" allows any */
     size_t ncors_origins;
     enum hr_log_level log_level;

@@ -5,13 +5,13 @@
 #include <errno.h>
 
 #define HR_OK        0
-#define HR_ENOMEM    (-ENOMEM)    /* allocation failed */
-#define HR_EINVAL    (-EINVAL)    /* bad argument or input */
-#define HR_EPROTO    (-EPROTO)    /* protocol violation by the peer */
-#define HR_EAGAIN    (-EAGAIN)    /* partial input: call again with more */
-#define HR_ECONFLICT (-EEXIST)    /* requested id not above the current one */
-#define HR_ELIMIT    (-ENOSPC)    /* a configured limit was reached */
-#define HR_ESHUTDOWN (-ESHUTDOWN) /* the server is stopping */
+#define HR_ENOMEM    (-ENOMEM)      /* allocation failed */
+#define HR_EINVAL    (-EINVAL)      /* bad argument or input */
+#define HR_EPROTO    (-EPROTO)      /* protocol violation by the peer */
+#define HR_EAGAIN    (-EAGAIN)      /* partial input: call again with more */
+#define HR_ECONFLICT (-EEXIST)      /* requested id not above the current one */
+#define HR_ELIMIT    (-ENOSPC)      /* a configured limit was reached */
+#define HR_ESHUTDOWN (-ESHUTDOWN)   /* the server is stopping */
 #define HR_ENOTREADY (-EINPROGRESS) /* cluster: the topic is not live here yet; await it */
 #define HR_EUNAVAIL  (-ENOTCONN)    /* cluster: the bus (Redis) is unreachable */
 

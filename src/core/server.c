@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bus/bus.h"
 #include "core/log.h"
 #include "core/server.h"
 
@@ -79,6 +80,29 @@ static int load_store(hr_server_t *server)
     return 0;
 }
 
+/* Cluster mode (--redis): the bus thread starts connecting now; until Redis answers,
+ * publishes get 503 and /healthz says degraded. */
+static int open_bus(hr_server_t *server)
+{
+    const hr_config_t *config = server->config;
+    if (!config->redis_url[0]) return 0;
+    hr_bus_config_t bus_config = {config->redis_url, config->redis_prefix, config->history_size,
+                                  config->history_ttl_ms, config->workers};
+    char err[256] = "";
+    server->bus = hr_bus_new(&bus_config, server->broker, err, sizeof err);
+    if (!server->bus) {
+        hr_error("redis.config_failed", "url=\"%s\" reason=\"%s\"", config->redis_url, err);
+        return -1;
+    }
+    if (hr_bus_start(server->bus) != 0) {
+        hr_error("redis.start_failed", "reason=\"thread\"");
+        hr_bus_free(server->bus);
+        server->bus = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 int hr_server_run(const hr_config_t *config)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -104,6 +128,12 @@ int hr_server_run(const hr_config_t *config)
         free(server.workers);
         return 1;
     }
+    if (open_bus(&server) != 0) {
+        server.store->ops->close(server.store);
+        hr_broker_free(server.broker);
+        free(server.workers);
+        return 1;
+    }
     /* Signals are taken on the main thread's own loop, which does nothing else. */
     uv_loop_t main_loop;
     uv_loop_init(&main_loop);
@@ -120,7 +150,7 @@ int hr_server_run(const hr_config_t *config)
         hr_info("server.listening",
                 "addr=%s:%d workers=%u history_size=%zu history_ttl_ms=%lld store=%s durability=%s",
                 config->listen_host, server.port, config->workers, config->history_size,
-                (long long)config->history_ttl_ms, server.store->ops->name,
+                (long long)config->history_ttl_ms, server.bus ? "redis" : server.store->ops->name,
                 hr_store_waits(server.store) ? modes[config->durability] : "none");
         uv_run(&main_loop, UV_RUN_DEFAULT);
     } else {
@@ -133,6 +163,7 @@ int hr_server_run(const hr_config_t *config)
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_run(&main_loop, UV_RUN_DEFAULT);
     uv_loop_close(&main_loop);
+    hr_bus_free(server.bus);                /* after the workers: they hand it publishes */
     server.store->ops->close(server.store); /* writes what is queued; holds message refs */
     for (unsigned w = 0; w < server.nworkers; w++)
         if (server.workers[w].id == w && server.workers[w].server)

@@ -36,6 +36,8 @@ typedef struct hr_pending_ops_s {
      * the connection closes after it. on_close is not called after this. */
     void (*respond)(hr_pending_t *pending, int status, const char *content_type, const char *body,
                     size_t len, int close);
+    /* A request parked by hr_defer: runs its handler again, now. on_close is not called. */
+    void (*redispatch)(hr_pending_t *pending);
 } hr_pending_ops_t;
 
 struct hr_pending_s {

@@ -3,6 +3,7 @@
 
 #include "api/handlers.h"
 #include "core/broker.h"
+#include "core/error.h"
 #include "core/log.h"
 #include "http/api.h"
 
@@ -120,4 +121,62 @@ int hr_api_topics(hr_exchange_t *ex, const char **names, size_t *lens, size_t ma
         }
     }
     return 0;
+}
+
+typedef struct defer_s {
+    hr_await_t await;
+    hr_pending_t *pending;
+    hr_broker_t *broker;
+} defer_t;
+
+static const char redis_down[] =
+    "{\"error\":\"redis unavailable: this node cannot load the topic now; retry\",\"status\":503}";
+
+static void defer_done(hr_await_t *await, int ok)
+{
+    defer_t *defer = hr_container_of(await, defer_t, await);
+    hr_pending_t *pending = defer->pending;
+    free(defer);
+    if (ok)
+        pending->ops->redispatch(pending);
+    else
+        pending->ops->respond(pending, 503, "application/json", redis_down, sizeof redis_down - 1,
+                              0);
+}
+
+static void defer_gone(hr_pending_t *pending)
+{
+    defer_t *defer = pending->user;
+    hr_broker_await_cancel(defer->broker, &defer->await);
+    free(defer);
+}
+
+static void defer_wake(hr_pending_t *pending)
+{
+    (void)pending; /* a pipelined request waits (stashed) for this one's answer */
+}
+
+void hr_api_defer(hr_exchange_t *ex, const char *const *names, const size_t *lens, size_t n)
+{
+    defer_t *defer = calloc(1, sizeof *defer);
+    if (!defer) {
+        hr_respond_error(ex, 503, "out of memory");
+        return;
+    }
+    defer->broker = ex->worker->broker;
+    defer->await.worker = ex->worker->id;
+    defer->await.done = defer_done;
+    int rc = hr_broker_await(defer->broker, &defer->await, names, lens, n);
+    if (rc != 0) {
+        free(defer);
+        hr_respond_error(ex, 503,
+                         rc == HR_EUNAVAIL ? "redis unavailable: this node cannot load the topic "
+                                             "now; retry"
+                                           : "out of memory");
+        return;
+    }
+    defer->pending = hr_defer(ex);
+    defer->pending->user = defer;
+    defer->pending->wake = defer_wake;
+    defer->pending->on_close = defer_gone;
 }

@@ -40,6 +40,9 @@ hr_stream_t *hr_respond_stream(hr_exchange_t *ex, const char *content_type,
 /* Ends the handler without an answer: the connection waits for pending->ops->respond. The
  * caller sets wake, on_close and user before returning to the event loop. */
 hr_pending_t *hr_respond_later(hr_exchange_t *ex);
+/* As hr_respond_later, but the request is kept so pending->ops->redispatch can run its handler
+ * again (cluster mode, once its topics are live here). */
+hr_pending_t *hr_defer(hr_exchange_t *ex);
 
 const char *hr_status_text(int status);
 

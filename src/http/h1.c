@@ -19,7 +19,8 @@ typedef struct h1_s {
     enum hr_method parked_method;
     const char *parked_cors; /* into the config */
     int parked_keep_alive;
-    char *stash; /* bytes that came while parked and the answer could not come early */
+    hr_request_t *held_req; /* a deferred request, dispatched again by redispatch */
+    char *stash;            /* bytes that came while parked and the answer could not come early */
     size_t stash_len;
 } h1_t;
 
@@ -194,6 +195,18 @@ static void stash(hr_conn_t *conn, h1_t *h1, const char *data, size_t len)
     h1->stash_len += len;
 }
 
+/* Bytes that came while the request was parked: read them now. */
+static void read_stash(h1_t *h1)
+{
+    if (!h1->stash || h1->conn->closing || h1->conn->finishing) return;
+    char *bytes = h1->stash;
+    size_t n = h1->stash_len;
+    h1->stash = NULL;
+    h1->stash_len = 0;
+    h1_on_data(h1->conn, bytes, n); /* may park again and stash the rest anew */
+    free(bytes);
+}
+
 static void h1_pending_respond(hr_pending_t *pending, int status, const char *content_type,
                                const char *body, size_t len, int close)
 {
@@ -208,17 +221,27 @@ static void h1_pending_respond(hr_pending_t *pending, int status, const char *co
                         .cors_origin = h1->parked_cors,
                         .keep_alive = h1->parked_keep_alive && !close};
     hr_respond(&ex, status, content_type, body, len, NULL);
-    if (h1->stash && !h1->conn->closing && !h1->conn->finishing) {
-        char *bytes = h1->stash;
-        size_t n = h1->stash_len;
-        h1->stash = NULL;
-        h1->stash_len = 0;
-        h1_on_data(h1->conn, bytes, n); /* may park again and stash the rest anew */
-        free(bytes);
-    }
+    read_stash(h1);
 }
 
-static const hr_pending_ops_t h1_pending_ops = {h1_pending_respond};
+/* Runs the held request's handler again (cluster mode: its topics are live now). */
+static void h1_pending_redispatch(hr_pending_t *pending)
+{
+    h1_t *h1 = hr_container_of(pending, h1_t, pending);
+    hr_request_t *req = h1->held_req;
+    if (!h1->parked || !req) return;
+    h1->parked = 0;
+    h1->held_req = NULL;
+    hr_conn_set_kind(h1->conn, HR_CONN_HTTP);
+    hr_conn_t *conn = h1->conn;
+    hr_api_dispatch(conn, req);
+    hr_request_free(req);
+    /* The handler may have parked again, streamed, or answered; `h1` is still the protocol
+     * state (a deferred request is never an upgrade). */
+    if (!h1->parked && !h1->streaming) read_stash(h1);
+}
+
+static const hr_pending_ops_t h1_pending_ops = {h1_pending_respond, h1_pending_redispatch};
 
 hr_pending_t *hr_respond_later(hr_exchange_t *ex)
 {
@@ -231,6 +254,15 @@ hr_pending_t *hr_respond_later(hr_exchange_t *ex)
     h1->pending = (hr_pending_t){.ops = &h1_pending_ops};
     hr_conn_set_kind(ex->conn, HR_CONN_POLL);
     return &h1->pending;
+}
+
+hr_pending_t *hr_defer(hr_exchange_t *ex)
+{
+    h1_t *h1 = ex->conn->proto_state;
+    hr_pending_t *pending = hr_respond_later(ex);
+    hr_conn_set_kind(ex->conn, HR_CONN_HTTP);
+    h1->held_req = ex->req; /* kept past the handler: h1_on_data does not free it */
+    return pending;
 }
 
 static void answer_parse_error(hr_conn_t *conn, h1_t *h1)
@@ -274,7 +306,7 @@ static void h1_on_data(hr_conn_t *conn, const char *data, size_t len)
         hr_request_t *req = hr_reqparser_take(&h1->parser);
         int upgrade = req->upgrade;
         hr_api_dispatch(conn, req);
-        hr_request_free(req);
+        if (req != h1->held_req) hr_request_free(req);
         if (conn->proto != &hr_h1_proto) {
             /* Upgraded (WebSocket): the new protocol owns the connection and the bytes that
              * followed the request. */
@@ -296,6 +328,7 @@ static void h1_on_close(hr_conn_t *conn)
     if (!h1) return;
     if (h1->streaming && h1->stream.on_close) h1->stream.on_close(&h1->stream);
     if (h1->parked && h1->pending.on_close) h1->pending.on_close(&h1->pending);
+    if (h1->held_req) hr_request_free(h1->held_req);
     free(h1->stash);
     hr_reqparser_reset(&h1->parser);
     free(h1);

@@ -74,7 +74,8 @@ static int reserve(char **buf, size_t *cap, size_t need, size_t first, size_t mo
 {
     if (need <= *cap) return 0;
     size_t grown = *cap ? *cap : first;
-    while (grown < need) grown *= 2;
+    while (grown < need)
+        grown *= 2;
     if (grown > most) grown = most;
     char *bigger = realloc(*buf, grown);
     if (!bigger) return -1;

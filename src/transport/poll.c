@@ -10,6 +10,7 @@
 #include "api/handlers.h"
 #include "api/msg_json.h"
 #include "core/id.h"
+#include "core/error.h"
 #include "core/log.h"
 #include "core/sub.h"
 
@@ -226,8 +227,14 @@ void hr_handle_poll(hr_exchange_t *ex)
     }
     if (hr_api_topics(ex, names, lens, max, &n) != 0 || read_args(ex, &args) != 0) goto done;
     poll = poll_new(ex, (size_t)args.limit);
-    if (!poll || hr_broker_subscribe(ex->worker->broker, &poll->sub, names, lens, n,
-                                     args.resuming ? &args.since : NULL, &replay) != 0) {
+    int rc = poll ? hr_broker_subscribe(ex->worker->broker, &poll->sub, names, lens, n,
+                                        args.resuming ? &args.since : NULL, &replay)
+                  : HR_ENOMEM;
+    if (rc == HR_ENOTREADY) {
+        hr_api_defer(ex, names, lens, n); /* cluster: back here once the topics are live */
+        goto done;
+    }
+    if (rc != 0) {
         hr_respond_error(ex, 503, "out of memory");
         goto done;
     }

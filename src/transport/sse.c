@@ -198,8 +198,13 @@ void hr_handle_sse(hr_exchange_t *ex)
     sse->sub.vt = &hr_sse_transport;
     sse->sub.owner = sse;
     sse->sub.worker = ex->worker->id;
-    if (hr_broker_subscribe(ex->worker->broker, &sse->sub, names, lens, n, resuming ? &since : NULL,
-                            &replay) != 0) {
+    int rc = hr_broker_subscribe(ex->worker->broker, &sse->sub, names, lens, n,
+                                 resuming ? &since : NULL, &replay);
+    if (rc == HR_ENOTREADY) {
+        hr_api_defer(ex, names, lens, n); /* cluster: back here once the topics are live */
+        goto fail;
+    }
+    if (rc != 0) {
         hr_respond_error(ex, 503, "out of memory");
         goto fail;
     }

@@ -476,6 +476,7 @@ void hr_handle_ws(hr_exchange_t *ex)
     ws->worker = ex->worker;
     hr_list_init(&ws->subs);
     hr_list_init(&ws->acks_waiting);
+    hr_list_init(&ws->deferred);
     ws->ctl.vt = &ws_ctl_transport;
     ws->ctl.owner = ws;
     ws->ctl.worker = ex->worker->id;

@@ -31,7 +31,8 @@ typedef struct hr_ws_s {
     hr_utf8_t utf8;         /* validation state across text fragments */
     int close_sent;         /* our close frame is out; data frames are ignored */
     int awaiting_pong;      /* a ping is unanswered */
-    hr_list_t acks_waiting; /* publish acks waiting for the disk (ws_proto.c) */
+    hr_list_t acks_waiting; /* publish acks waiting for the disk or Redis (ws_proto.c) */
+    hr_list_t deferred;     /* subscribes waiting for their topics to be live (cluster) */
 } hr_ws_t;
 
 /* Sends one unfragmented frame (payload copied). */

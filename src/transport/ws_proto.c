@@ -254,10 +254,30 @@ static void publish(hr_ws_t *ws, json_t *req, const hr_pub_body_t *body, int bin
     hr_list_push(&ws->acks_waiting, &aw->link);
 }
 
+/* A subscribe whose topics are not live on this node yet (cluster mode). */
+typedef struct deferred_s {
+    hr_await_t await;
+    hr_list_t link; /* in ws->deferred */
+    hr_ws_t *ws;
+    json_t *root; /* the subscribe message, run again once the topics are live */
+} deferred_t;
+
+static void deferred_free(deferred_t *deferred)
+{
+    hr_list_remove(&deferred->link);
+    json_decref(deferred->root);
+    free(deferred);
+}
+
 void hr_ws_proto_release(hr_ws_t *ws)
 {
     while (!hr_list_empty(&ws->subs))
         drop_sub(hr_container_of(ws->subs.next, ws_sub_t, link));
+    while (!hr_list_empty(&ws->deferred)) {
+        deferred_t *deferred = hr_container_of(ws->deferred.next, deferred_t, link);
+        hr_broker_await_cancel(ws->worker->broker, &deferred->await);
+        deferred_free(deferred);
+    }
     while (!hr_list_empty(&ws->acks_waiting)) {
         ack_wait_t *aw = hr_container_of(ws->acks_waiting.next, ack_wait_t, link);
         hr_pubreq_cancel(aw->pub); /* the publish goes on; nobody is left to tell */
@@ -361,6 +381,48 @@ static int subscribe_one(hr_ws_t *ws, const char *name, size_t len, const uint64
     return 0;
 }
 
+static void do_subscribe(hr_ws_t *ws, json_t *root, json_t *req);
+
+static void deferred_done(hr_await_t *await, int ok)
+{
+    deferred_t *deferred = hr_container_of(await, deferred_t, await);
+    hr_ws_t *ws = deferred->ws;
+    json_t *root = json_incref(deferred->root);
+    deferred_free(deferred);
+    if (ok)
+        do_subscribe(ws, root, json_object_get(root, "req"));
+    else
+        send_error(ws, json_object_get(root, "req"), "unavailable",
+                   "redis unavailable: this node cannot load the topic now; retry");
+    json_decref(root);
+}
+
+static int defer_subscribe(hr_ws_t *ws, json_t *root, json_t *req, const char *const *names,
+                           const size_t *lens, size_t n)
+{
+    if (hr_broker_live(ws->worker->broker, names, lens, n)) return 0;
+    deferred_t *deferred = calloc(1, sizeof *deferred);
+    if (!deferred) {
+        send_error(ws, req, "internal", "out of memory");
+        return 1;
+    }
+    deferred->ws = ws;
+    deferred->await.worker = ws->worker->id;
+    deferred->await.done = deferred_done;
+    int rc = hr_broker_await(ws->worker->broker, &deferred->await, names, lens, n);
+    if (rc != 0) {
+        free(deferred);
+        send_error(ws, req, rc == HR_EUNAVAIL ? "unavailable" : "internal",
+                   rc == HR_EUNAVAIL ? "redis unavailable: this node cannot load the topic now; "
+                                       "retry"
+                                     : "out of memory");
+        return 1;
+    }
+    deferred->root = json_incref(root);
+    hr_list_push(&ws->deferred, &deferred->link);
+    return 1;
+}
+
 static void do_subscribe(hr_ws_t *ws, json_t *root, json_t *req)
 {
     size_t max = ws->worker->config->max_topics_per_sub, n;
@@ -380,6 +442,7 @@ static void do_subscribe(hr_ws_t *ws, json_t *root, json_t *req)
         send_error(ws, req, "too_many_topics", "subscription limit for this connection");
         return;
     }
+    if (defer_subscribe(ws, root, req, names, lens, n)) return;
     hr_replay_t all = {0};
     json_t *gaps = json_array(), *topics = json_array();
     for (size_t i = 0; i < n; i++) {
