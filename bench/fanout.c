@@ -33,6 +33,7 @@ typedef struct sub_s {
 typedef struct bench_s {
     uv_loop_t *loop;
     struct sockaddr_in server;
+    struct sockaddr_in pub_server; /* --publish-port: another node (cluster latency) */
     const char *topic;
     int nsubs, nmsgs, rate, connected, opened, pid;
     int ws, deflate, payload; /* transport WebSocket, offer permessage-deflate, pad data to bytes */
@@ -427,7 +428,7 @@ static void start_publishing(void)
 int main(int argc, char **argv)
 {
     const char *host = "127.0.0.1";
-    int port = 8080;
+    int port = 8080, publish_port = 0;
     B.nsubs = 1000;
     B.nmsgs = 200;
     B.rate = 100;
@@ -435,6 +436,8 @@ int main(int argc, char **argv)
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--port"))
             port = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--publish-port"))
+            publish_port = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--subscribers"))
             B.nsubs = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--messages"))
@@ -454,7 +457,7 @@ int main(int argc, char **argv)
             B.deflate = !strcmp(argv[i + 1], "ws-deflate");
         } else {
             fprintf(stderr,
-                    "usage: herald-fanout [--port P] [--subscribers N] [--messages M] "
+                    "usage: herald-fanout [--port P] [--publish-port P] [--subscribers N] [--messages M] "
                     "[--rate PER_S] [--pid SERVER_PID] [--topic T] [--transport sse|ws|ws-deflate] "
                     "[--payload BYTES] [--mode fanout|echo]\n");
             return 2;
@@ -470,6 +473,7 @@ int main(int argc, char **argv)
     setrlimit(RLIMIT_NOFILE, &lim);
     B.loop = uv_default_loop();
     uv_ip4_addr(host, port, &B.server);
+    uv_ip4_addr(host, publish_port ? publish_port : port, &B.pub_server);
     B.lat_us = malloc((size_t)B.nsubs * (size_t)B.nmsgs * sizeof *B.lat_us);
     B.subs = calloc((size_t)B.nsubs, sizeof *B.subs);
     if (B.pid) B.rss_before_kb = proc_rss_kb(B.pid);
@@ -480,7 +484,7 @@ int main(int argc, char **argv)
     }
     uv_tcp_init(B.loop, &B.pub);
     uv_connect_t *req = malloc(sizeof *req);
-    uv_tcp_connect(req, &B.pub, (struct sockaddr *)&B.server, on_pub_connect);
+    uv_tcp_connect(req, &B.pub, (struct sockaddr *)&B.pub_server, on_pub_connect);
     uv_timer_init(B.loop, &B.pub_timer);
     uv_timer_init(B.loop, &B.done_timer);
     uv_timer_t wait_open;
