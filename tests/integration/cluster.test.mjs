@@ -230,6 +230,41 @@ test('one node cut off from Redis while the others publish: on reconnect it fill
   assert.equal(resubscribes(), resubscribedBefore + 1, 'B resubscribed once');
 });
 
+test('a node cut off for longer than its history holds ends its subscribers, who resume and are told of the gap', async () => {
+  const [a, b] = nodes;
+  const onB = sse(`${b.url}/v1/topics/long-cut/events`);
+  await onB.open;
+  const first = await publish(a.url, 'long-cut', 'before');
+  await waitFor(() => onB.got.length === 1, { what: 'the first message' });
+  // B's connections go, and a password it does not know keeps it out while A publishes more
+  // than --history-size (500) messages.
+  const node = (await stats(b.url)).redis.node;
+  await redis.command('CONFIG', 'SET', 'requirepass', 'letmein');
+  try {
+    const clients = (await redis.command('--no-auth-warning', '-a', 'letmein', 'CLIENT', 'LIST')).split('\n').filter((l) => l.includes(`name=${node}:`));
+    for (const line of clients) await redis.command('--no-auth-warning', '-a', 'letmein', 'CLIENT', 'KILL', 'ID', /id=(\d+)/.exec(line)[1]);
+    await healthy(b, 503);
+    const sent = [first];
+    for (let i = 0; i < 600; i++) sent.push(await publish(a.url, 'long-cut', `m${i}`));
+    await redis.command('--no-auth-warning', '-a', 'letmein', 'CONFIG', 'SET', 'requirepass', '');
+    await healthy(b);
+    await waitFor(() => ids(onB.got).at(-1) === sent.at(-1), { what: 'the newest message after the resume', timeout: 15000 });
+    onB.es.close();
+    const gap = onB.got.find((m) => m.gap);
+    assert.ok(gap, 'a herald.gap event');
+    assert.equal(gap.gap.topic, 'long-cut');
+    assert.equal(gap.gap.last_event_id, first);
+    const got = ids(onB.got);
+    for (let i = 1; i < got.length; i++) assert.ok(got[i] > got[i - 1], 'in order, no duplicates');
+    const after = sent.filter((id) => id > gap.gap.available_after);
+    assert.ok(after.length >= 500, 'history holds at least --history-size');
+    assert.deepEqual(got.filter((id) => id > gap.gap.available_after), after, 'everything after the floor');
+    assert.match(b.log, /event=redis\.gap topic=long-cut/);
+  } finally {
+    await redis.command('--no-auth-warning', '-a', 'letmein', 'CONFIG', 'SET', 'requirepass', '');
+  }
+});
+
 test('a node subscribes on Redis only to topics it has local subscribers for', async () => {
   const [a, b] = nodes;
   const channels = async () => (await redis.command('PUBSUB', 'CHANNELS', 'herald:c:solo*')).split('\n').filter(Boolean);
