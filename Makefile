@@ -6,7 +6,7 @@ PKGS     := libuv jansson libcrypto zlib sqlite3 hiredis
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS := -Isrc -D_GNU_SOURCE
 CFLAGS_COMMON = -std=c17 $(WARN) -g $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS_COMMON = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread
+LDLIBS_COMMON = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
 
 # build/rel: optimised; build/asan: ASan + UBSan, what the tests run.
 REL_CFLAGS  := -O2

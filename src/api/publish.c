@@ -1,4 +1,5 @@
 /* POST /v1/topics/{topic} and POST /v1/publish?topic=a&topic=b. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -140,6 +141,21 @@ static void submit(hr_exchange_t *ex, hr_pubreq_t *req)
     pw->pending->on_close = publish_gone;
 }
 
+/* --publish-rate: 429 with the seconds until the next token. */
+static void refuse_rate(hr_exchange_t *ex, int64_t wait_ms)
+{
+    long long seconds = (wait_ms + 999) / 1000;
+    char headers[64], body[160];
+    snprintf(headers, sizeof headers, "Retry-After: %lld\r\n", seconds);
+    int len = snprintf(body, sizeof body,
+                       "{\"error\":\"publish rate limit: retry in %lld ms\",\"status\":429,"
+                       "\"retry_after_ms\":%lld}",
+                       (long long)wait_ms, (long long)wait_ms);
+    hr_log(HR_LOG_INFO, "http.reject", "conn=%llu peer=%s status=429 reason=\"rate limit\"",
+           (unsigned long long)ex->conn->id, ex->conn->peer);
+    hr_respond(ex, 429, "application/json", body, (size_t)len, headers);
+}
+
 void hr_handle_publish(hr_exchange_t *ex)
 {
     size_t max = ex->worker->config->max_topics_per_sub;
@@ -164,6 +180,11 @@ void hr_handle_publish(hr_exchange_t *ex)
     }
     if (body.want_id && n > 1) {
         hr_respond_error(ex, 400, "\"id\" can be set only when publishing to one topic");
+        goto done;
+    }
+    int64_t wait_ms = hr_pubreq_rate_wait(ex->worker, ex->conn->peer);
+    if (wait_ms > 0) {
+        refuse_rate(ex, wait_ms);
         goto done;
     }
     hr_pubreq_t *req = hr_pubreq_new(ex->worker, names, lens, n, &body, 0);

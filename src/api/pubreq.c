@@ -4,6 +4,7 @@
 
 #include "api/pubreq.h"
 #include "core/error.h"
+#include "core/ratelimit.h"
 #include "core/server.h"
 
 hr_pubreq_t *hr_pubreq_new(hr_worker_t *worker, const char *const *names, const size_t *lens,
@@ -183,4 +184,12 @@ int hr_pubreq_status(enum hr_pub_result result, const char **reason, const char 
     *reason = "unknown";
     *code = "internal";
     return 500;
+}
+
+int64_t hr_pubreq_rate_wait(hr_worker_t *worker, const char *peer)
+{
+    hr_ratelimit_t *limit = worker->server->publish_limit;
+    if (!limit) return 0;
+    return hr_ratelimit_take(limit, peer, hr_ratelimit_peer_ip(peer),
+                             (int64_t)uv_now(&worker->loop));
 }

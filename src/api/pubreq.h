@@ -44,6 +44,10 @@ int hr_pubreq_submit(hr_pubreq_t *req);
 void hr_pubreq_cancel(hr_pubreq_t *req);
 void hr_pubreq_free(hr_pubreq_t *req);
 
+/* --publish-rate: 0 when the client at `peer` ("ip:port") may publish now, else the ms until
+ * it may (answer 429 with Retry-After). Takes a token when allowed. */
+int64_t hr_pubreq_rate_wait(hr_worker_t *worker, const char *peer);
+
 /* [{"topic","id"}, ...] */
 json_t *hr_pubreq_ids(const hr_pubreq_t *req);
 /* HTTP status and a short reason for a result. */

@@ -59,6 +59,9 @@ static const option_row_t options[] = {
     {"idle-timeout", OPT_MS, "60000",
      "close a non-streaming connection after this long without input, ms", FIELD(idle_timeout_ms),
      1000, 3600000},
+    {"request-timeout", OPT_MS, "10000",
+     "a request's head and body must arrive within this, ms (408 after; slowloris)",
+     FIELD(request_timeout_ms), 100, 3600000},
     {"ws-max-message", OPT_SIZE, "2097152", "WebSocket message limit, bytes (1009 above)",
      FIELD(ws_max_message_bytes), 125, 1ull << 30},
     {"ws-deflate", OPT_UINT, "1", "accept permessage-deflate (1) or not (0)", FIELD(ws_deflate), 0,
@@ -77,6 +80,11 @@ static const option_row_t options[] = {
      FIELD(batch_ms), 1, 1000},
     {"data-max-bytes", OPT_SIZE, "0", "database size limit, bytes (0 = none; 507 above)",
      FIELD(data_max_bytes), 0, 1ull << 50},
+    {"publish-rate", OPT_UINT, "0",
+     "publishes a second per client IP (token bucket; 429 above); 0 = no limit",
+     FIELD(publish_rate), 0, 1000000},
+    {"publish-burst", OPT_UINT, "0", "publishes an IP may make at once; 0 = --publish-rate",
+     FIELD(publish_burst), 0, 1000000},
     {"redis", OPT_PATH, "",
      "cluster mode: redis://[:password@]host[:port][/db] or unix:///path (empty = single node)",
      FIELD(redis_url), 0, 0},
@@ -249,6 +257,7 @@ int hr_config_load(hr_config_t *config, int argc, char **argv)
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         config->workers = cores > 0 ? (unsigned)cores : 1;
     }
+    if (!config->publish_burst) config->publish_burst = config->publish_rate;
     if (config->redis_url[0] && config->data_dir[0]) {
         fprintf(stderr, "herald: --redis and --data-dir exclude each other: in cluster mode "
                         "history lives in Redis streams\n");

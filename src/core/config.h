@@ -25,6 +25,7 @@ typedef struct hr_config_s {
     size_t max_topics_per_sub;   /* topics in one subscribe */
     int64_t shutdown_grace_ms;   /* time given to flush on SIGTERM before closing */
     int64_t idle_timeout_ms;     /* a non-streaming connection with no input this long is closed */
+    int64_t request_timeout_ms;  /* a started request must be complete within this */
     size_t ws_max_message_bytes; /* WebSocket message limit (after decompression) */
     unsigned ws_deflate;         /* accept permessage-deflate */
     size_t ws_deflate_min_bytes; /* smaller messages are sent uncompressed */
@@ -34,6 +35,8 @@ typedef struct hr_config_s {
     enum hr_durability durability;
     int64_t batch_ms;                            /* batch mode: longest wait to gather a commit */
     size_t data_max_bytes;                       /* database size limit; 0 = none */
+    unsigned publish_rate;                       /* per client IP per second; 0 = no limit */
+    unsigned publish_burst;                      /* bucket size */
     char redis_url[1024];                        /* cluster mode; "" = single node */
     char redis_prefix[1024];                     /* Redis key and channel prefix */
     char cors_origins[HR_MAX_CORS_ORIGINS][256]; /* allowed Origins; "*" allows any */

@@ -279,6 +279,10 @@ void hr_conn_sweep(hr_worker_t *worker)
         hr_conn_t *conn = hr_container_of(it, hr_conn_t, link);
         if (conn->linger_until_ms && now >= conn->linger_until_ms) {
             hr_conn_close(conn);
+        } else if (conn->request_deadline_ms && now >= conn->request_deadline_ms &&
+                   !conn->closing && !conn->finishing && conn->proto->on_timeout) {
+            conn->request_deadline_ms = 0;
+            conn->proto->on_timeout(conn);
         } else if (conn->kind == HR_CONN_HTTP && !conn->finishing &&
                    now - conn->last_read_ms >= idle_ms) {
             hr_debug("conn.idle_timeout", "conn=%llu peer=%s", (unsigned long long)conn->id,

@@ -15,6 +15,7 @@ typedef struct hr_conn_proto_s {
     void (*on_data)(hr_conn_t *conn, const char *data, size_t len); /* borrowed bytes */
     void (*on_close)(hr_conn_t *conn);    /* last call; free protocol state */
     void (*on_shutdown)(hr_conn_t *conn); /* server stopping: finish when idle */
+    void (*on_timeout)(hr_conn_t *conn);  /* request_deadline_ms passed; may be NULL */
 } hr_conn_proto_t;
 
 #define HR_CORK_MAX 16 /* frames gathered per connection before an early flush */
@@ -36,6 +37,8 @@ struct hr_conn_s {
     int finishing;                /* flush then close */
     int64_t linger_until_ms;      /* loop time to give up waiting for the client's FIN */
     int64_t last_read_ms;         /* loop time of the last bytes read, for the idle timeout */
+    int64_t request_deadline_ms;  /* loop time a request being read must be complete by; 0 =
+                                     none (slowloris defence) */
     char peer[64];                /* "ip:port", for logs */
     hr_list_t dirty_link;         /* in worker->dirty while cork_len > 0 */
     size_t cork_len;              /* frames gathered while the worker is corked */

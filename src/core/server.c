@@ -5,6 +5,7 @@
 
 #include "bus/bus.h"
 #include "core/log.h"
+#include "core/ratelimit.h"
 #include "core/server.h"
 
 static void on_signal(uv_signal_t *handle, int signum)
@@ -128,7 +129,19 @@ int hr_server_run(const hr_config_t *config)
         free(server.workers);
         return 1;
     }
+    if (config->publish_rate > 0) {
+        server.publish_limit =
+            hr_ratelimit_new((double)config->publish_rate, (double)config->publish_burst);
+        if (!server.publish_limit) {
+            hr_error("server.start_failed", "reason=\"out of memory\"");
+            server.store->ops->close(server.store);
+            hr_broker_free(server.broker);
+            free(server.workers);
+            return 1;
+        }
+    }
     if (open_bus(&server) != 0) {
+        hr_ratelimit_free(server.publish_limit);
         server.store->ops->close(server.store);
         hr_broker_free(server.broker);
         free(server.workers);
@@ -169,6 +182,7 @@ int hr_server_run(const hr_config_t *config)
         if (server.workers[w].id == w && server.workers[w].server)
             hr_worker_free(&server.workers[w]);
     hr_broker_free(server.broker);
+    hr_ratelimit_free(server.publish_limit);
     free(server.workers);
     if (rc == 0) hr_info("server.stopped", "workers=%u", config->workers);
     return rc == 0 ? 0 : 1;

@@ -11,6 +11,7 @@ struct hr_server_s {
     hr_broker_t *broker;
     hr_store_t *store;    /* memory or SQLite; the broker appends to it */
     struct hr_bus_s *bus; /* cluster mode (--redis), else NULL */
+    struct hr_ratelimit_s *publish_limit; /* --publish-rate per client IP, else NULL */
     hr_worker_t *workers; /* config->workers of them */
     unsigned nworkers;
     int port;           /* bound port */

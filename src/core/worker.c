@@ -9,6 +9,8 @@
 #include "core/conn.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/ratelimit.h"
+#include "core/server.h"
 #include "core/worker.h"
 
 /* Implemented by the HTTP/1 protocol module; the worker only needs to hand it connections. */
@@ -119,6 +121,8 @@ static void on_housekeeping(uv_timer_t *timer)
     hr_worker_t *worker = timer->data;
     hr_conn_sweep(worker);
     if (worker->id == 0) hr_broker_sweep(worker->broker);
+    if (worker->id == 0 && worker->server->publish_limit)
+        hr_ratelimit_sweep(worker->server->publish_limit, (int64_t)uv_now(&worker->loop));
 }
 
 static void close_all(hr_worker_t *worker)

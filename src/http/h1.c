@@ -27,8 +27,9 @@ typedef struct h1_s {
 static void h1_on_data(hr_conn_t *conn, const char *data, size_t len);
 static void h1_on_close(hr_conn_t *conn);
 static void h1_on_shutdown(hr_conn_t *conn);
+static void h1_on_timeout(hr_conn_t *conn);
 
-const hr_conn_proto_t hr_h1_proto = {h1_on_data, h1_on_close, h1_on_shutdown};
+const hr_conn_proto_t hr_h1_proto = {h1_on_data, h1_on_close, h1_on_shutdown, h1_on_timeout};
 
 const char *hr_status_text(int status)
 {
@@ -302,7 +303,15 @@ static void h1_on_data(hr_conn_t *conn, const char *data, size_t len)
             answer_parse_error(conn, h1);
             return;
         }
-        if (result == HR_PARSE_MORE) return;
+        if (result == HR_PARSE_MORE) {
+            /* A request begun must be whole within --request-timeout, however slowly its
+             * bytes come (slowloris). */
+            if (h1->parser.req && !conn->request_deadline_ms)
+                conn->request_deadline_ms =
+                    (int64_t)uv_now(&conn->worker->loop) + conn->worker->config->request_timeout_ms;
+            return;
+        }
+        conn->request_deadline_ms = 0;
         hr_request_t *req = hr_reqparser_take(&h1->parser);
         int upgrade = req->upgrade;
         hr_api_dispatch(conn, req);
@@ -342,4 +351,15 @@ static void h1_on_shutdown(hr_conn_t *conn)
      * Connection: close); streams were ended by their transport. */
     if (h1 && h1->parked) h1->pending.wake(&h1->pending); /* answered with Connection: close */
     if (!h1 || (!h1->streaming && !h1->parked && !h1->parser.req)) hr_conn_finish(conn);
+}
+
+static void h1_on_timeout(hr_conn_t *conn)
+{
+    h1_t *h1 = conn->proto_state;
+    if (!h1 || h1->parked || h1->streaming || !h1->parser.req) return;
+    hr_log(HR_LOG_INFO, "http.timeout", "conn=%llu peer=%s status=408",
+           (unsigned long long)conn->id, conn->peer);
+    hr_exchange_t ex = {.conn = conn, .worker = conn->worker, .keep_alive = 0};
+    hr_respond_json(
+        &ex, 408, json_pack("{s:s, s:i}", "error", "request not received in time", "status", 408));
 }

@@ -3,6 +3,7 @@
  *   server: message / ack / error / gap / unsubscribed / pong.
  * Binary frames carry binary messages with a small header, both ways. Delivered frames are
  * cached on the message, so a broadcast is framed (and compressed) once for all subscribers. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -232,6 +233,14 @@ static void publish_done(hr_pubreq_t *pub)
 static void publish(hr_ws_t *ws, json_t *req, const hr_pub_body_t *body, int binary,
                     const char *const *names, const size_t *lens, size_t n)
 {
+    int64_t wait_ms = hr_pubreq_rate_wait(ws->worker, ws->conn->peer);
+    if (wait_ms > 0) {
+        char message[96];
+        snprintf(message, sizeof message, "publish rate limit: retry in %lld ms",
+                 (long long)wait_ms);
+        send_error(ws, req, "rate_limited", message);
+        return;
+    }
     hr_pubreq_t *pub = hr_pubreq_new(ws->worker, names, lens, n, body, binary);
     ack_wait_t *aw = calloc(1, sizeof *aw);
     if (!pub || !aw) {

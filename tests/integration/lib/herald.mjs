@@ -67,7 +67,7 @@ export function rawExchange(port, payload, { ms = 3000, chunks } = {}) {
     sock.on('data', (d) => { out = Buffer.concat([out, d]); });
     sock.on('end', () => { closed = true; });
     sock.on('close', () => { clearTimeout(timer); if (!timedOut) resolve({ text: out.toString('latin1'), closed: true }); });
-    sock.on('error', (err) => { if (err.code === 'ECONNRESET') return; clearTimeout(timer); reject(err); });
+    sock.on('error', (err) => { if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return; clearTimeout(timer); reject(err); });
     sock.on('connect', async () => {
       if (!chunks) { sock.write(payload); return; }
       for (const part of chunks) { sock.write(part); await new Promise((r) => setTimeout(r, 20)); }
