@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "core/conn.h"
+#include "core/server.h"
+#include "core/ratelimit.h"
+#include "core/ipcount.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -41,6 +44,16 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
+static void release(hr_conn_t *conn)
+{
+    if (!conn->counted) return;
+    hr_server_t *server = conn->worker->server;
+    atomic_fetch_sub(&server->conns_total, 1);
+    if (server->conns_by_ip)
+        hr_ipcount_release(server->conns_by_ip, conn->peer, hr_ratelimit_peer_ip(conn->peer));
+    conn->counted = 0;
+}
+
 static void close_cb(uv_handle_t *handle)
 {
     hr_conn_t *conn = (hr_conn_t *)handle;
@@ -48,6 +61,7 @@ static void close_cb(uv_handle_t *handle)
         hr_msg_unref(conn->cork[i].msg);
     conn->cork_len = 0;
     hr_list_remove(&conn->dirty_link);
+    release(conn);
     if (conn->proto->on_close) conn->proto->on_close(conn);
     atomic_fetch_sub(&conn->worker->conns_now[conn->kind], 1);
     hr_list_remove(&conn->link);
@@ -93,6 +107,38 @@ static void format_peer(hr_conn_t *conn)
     snprintf(conn->peer, sizeof conn->peer, "%s:%d", ip, port);
 }
 
+/* --max-conns and --max-conns-per-ip: counts the connection in, or says why not. */
+static const char *admit(hr_conn_t *conn)
+{
+    hr_server_t *server = conn->worker->server;
+    const hr_config_t *config = conn->worker->config;
+    size_t total = atomic_fetch_add(&server->conns_total, 1) + 1;
+    if (config->max_conns && total > config->max_conns) {
+        atomic_fetch_sub(&server->conns_total, 1);
+        return "max_conns";
+    }
+    if (server->conns_by_ip &&
+        !hr_ipcount_take(server->conns_by_ip, conn->peer, hr_ratelimit_peer_ip(conn->peer),
+                         config->max_conns_per_ip)) {
+        atomic_fetch_sub(&server->conns_total, 1);
+        return "max_conns_per_ip";
+    }
+    conn->counted = 1;
+    return NULL;
+}
+
+/* Over a limit: a short 503 if the socket takes it at once, then close. */
+static void refuse(hr_conn_t *conn, const char *why)
+{
+    static const char answer[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                                 "application/json\r\nContent-Length: 45\r\nConnection: "
+                                 "close\r\n\r\n{\"error\":\"too many connections\",\"status\":503}";
+    uv_buf_t buf = uv_buf_init((char *)answer, sizeof answer - 1);
+    uv_try_write((uv_stream_t *)&conn->tcp, &buf, 1);
+    hr_info("conn.refused", "peer=%s reason=%s", conn->peer, why);
+    hr_conn_close(conn);
+}
+
 int hr_conn_accept(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto_t *proto)
 {
     hr_conn_t *conn = calloc(1, sizeof *conn);
@@ -110,6 +156,11 @@ int hr_conn_accept(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto
     if (rc == 0) {
         uv_tcp_nodelay(&conn->tcp, 1);
         format_peer(conn);
+        const char *over = admit(conn);
+        if (over) {
+            refuse(conn, over);
+            return 0;
+        }
         rc = uv_read_start((uv_stream_t *)&conn->tcp, alloc_cb, read_cb);
     }
     if (rc != 0) {

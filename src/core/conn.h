@@ -40,6 +40,7 @@ struct hr_conn_s {
     int64_t request_deadline_ms;  /* loop time a request being read must be complete by; 0 =
                                      none (slowloris defence) */
     char peer[64];                /* "ip:port", for logs */
+    int counted;                  /* in the server's totals (--max-conns, --max-conns-per-ip) */
     hr_list_t dirty_link;         /* in worker->dirty while cork_len > 0 */
     size_t cork_len;              /* frames gathered while the worker is corked */
     hr_cork_t cork[HR_CORK_MAX];  /* see hr_conn_uncork */

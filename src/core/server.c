@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "bus/bus.h"
+#include "core/ipcount.h"
 #include "core/log.h"
 #include "core/ratelimit.h"
 #include "core/server.h"
@@ -129,6 +130,8 @@ int hr_server_run(const hr_config_t *config)
         free(server.workers);
         return 1;
     }
+    atomic_init(&server.conns_total, 0);
+    if (config->max_conns_per_ip) server.conns_by_ip = hr_ipcount_new();
     if (config->publish_rate > 0) {
         server.publish_limit =
             hr_ratelimit_new((double)config->publish_rate, (double)config->publish_burst);
@@ -183,6 +186,7 @@ int hr_server_run(const hr_config_t *config)
             hr_worker_free(&server.workers[w]);
     hr_broker_free(server.broker);
     hr_ratelimit_free(server.publish_limit);
+    hr_ipcount_free(server.conns_by_ip);
     free(server.workers);
     if (rc == 0) hr_info("server.stopped", "workers=%u", config->workers);
     return rc == 0 ? 0 : 1;

@@ -2,6 +2,8 @@
 #ifndef HR_SERVER_H
 #define HR_SERVER_H
 
+#include <stdatomic.h>
+
 #include "core/broker.h"
 #include "core/config.h"
 #include "core/worker.h"
@@ -12,6 +14,8 @@ struct hr_server_s {
     hr_store_t *store;    /* memory or SQLite; the broker appends to it */
     struct hr_bus_s *bus; /* cluster mode (--redis), else NULL */
     struct hr_ratelimit_s *publish_limit; /* --publish-rate per client IP, else NULL */
+    struct hr_ipcount_s *conns_by_ip;     /* --max-conns-per-ip, else NULL */
+    atomic_size_t conns_total;            /* open connections, every worker */
     hr_worker_t *workers; /* config->workers of them */
     unsigned nworkers;
     int port;           /* bound port */

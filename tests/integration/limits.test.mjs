@@ -3,7 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startHerald, rawExchange, publish } from './lib/herald.mjs';
+import net from 'node:net';
+import { startHerald, rawExchange, publish, waitFor, sleep } from './lib/herald.mjs';
 
 let herald;
 before(async () => { herald = await startHerald(['--workers', '2', '--request-timeout', '1000']); });
@@ -76,6 +77,51 @@ test('--publish-rate: a client over its rate gets 429 with Retry-After (HTTP) or
     await new Promise((r) => setTimeout(r, 1100)); // the bucket refills
     assert.equal((await fetch(`${own.url}/v1/topics/rl`, { method: 'POST', body: 'later' })).status, 200);
     assert.match(own.log, /status=429 reason="rate limit"/);
+  } finally {
+    await own.stop();
+  }
+});
+
+test('--max-conns-per-ip and --max-conns: connections over the limit get 503 and a close; a freed slot is reusable', async () => {
+  const own = await startHerald(['--max-conns-per-ip', '3', '--max-conns', '5', '--workers', '2']);
+  const open = (localAddress) => new Promise((resolve, reject) => {
+    const sock = net.connect({ port: own.port, host: '127.0.0.1', localAddress });
+    let text = '';
+    sock.on('data', (d) => { text += d; });
+    sock.on('error', () => {});
+    sock.once('connect', () => resolve({ sock, text: () => text, closed: new Promise((r) => sock.once('close', r)) }));
+    sock.once('error', reject);
+  });
+  // Admitted means answered: connections are accepted by two workers in no set order.
+  const admitted = async (localAddress) => {
+    const c = await open(localAddress);
+    c.sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => c.text().startsWith('HTTP/1.1 200'), { what: `an admitted connection from ${localAddress}` });
+    return c;
+  };
+  try {
+    const mine = [await admitted('127.0.0.1'), await admitted('127.0.0.1'), await admitted('127.0.0.1')];
+    const fourth = await open('127.0.0.1');
+    await fourth.closed;
+    assert.match(fourth.text(), /^HTTP\/1\.1 503 [\s\S]*"too many connections"/);
+    // Another IP still gets in, up to the total of 5.
+    const others = [await admitted('127.0.0.2'), await admitted('127.0.0.2')];
+    const sixth = await open('127.0.0.3');
+    await sixth.closed;
+    assert.match(sixth.text(), /^HTTP\/1\.1 503 /);
+    // A closed one frees its slot.
+    mine[1].sock.destroy();
+    await waitFor(async () => {
+      const again = await open('127.0.0.1');
+      again.sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      await sleep(100);
+      const ok = again.text().startsWith('HTTP/1.1 200');
+      again.sock.destroy();
+      return ok;
+    }, { what: 'a freed slot' });
+    for (const c of [...mine, ...others]) c.sock.destroy();
+    assert.match(own.log, /event=conn\.refused peer=127\.0\.0\.1:\d+ reason=max_conns_per_ip/);
+    assert.match(own.log, /event=conn\.refused peer=127\.0\.0\.3:\d+ reason=max_conns/);
   } finally {
     await own.stop();
   }
