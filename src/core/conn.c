@@ -208,7 +208,7 @@ static int send_bufs(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n)
     size_t rest = 0;
     for (size_t i = first; i < n; i++)
         rest += bufs[i].len;
-    if (conn->tcp.write_queue_size > 0 &&
+    if (!conn->overflowed && conn->tcp.write_queue_size > 0 &&
         conn->tcp.write_queue_size + rest > conn->worker->config->max_outbound_bytes) {
         /* A reader this far behind would make us buffer without bound; it resumes from
          * history when it reconnects. (One frame larger than the limit may always be in
@@ -251,6 +251,13 @@ static int send_bufs(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n)
 fail:
     for (size_t i = first; i < n; i++)
         if (msgs[i]) hr_msg_unref(msgs[i]);
+    if (written == HR_ELIMIT && conn->proto->on_overflow && !conn->overflowed) {
+        /* The goodbye may never drain either: the sweep closes the connection by then. */
+        conn->overflowed = 1;
+        conn->linger_until_ms = (int64_t)uv_now(&conn->worker->loop) + HR_LINGER_MS;
+        conn->proto->on_overflow(conn);
+        return written;
+    }
     hr_conn_close(conn);
     return written;
 }

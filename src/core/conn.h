@@ -16,6 +16,9 @@ typedef struct hr_conn_proto_s {
     void (*on_close)(hr_conn_t *conn);    /* last call; free protocol state */
     void (*on_shutdown)(hr_conn_t *conn); /* server stopping: finish when idle */
     void (*on_timeout)(hr_conn_t *conn);  /* request_deadline_ms passed; may be NULL */
+    /* Outbound bytes passed --max-outbound (a slow consumer): say why in one last write (let
+     * past the limit) and finish; may be NULL (the connection is closed). */
+    void (*on_overflow)(hr_conn_t *conn);
 } hr_conn_proto_t;
 
 #define HR_CORK_MAX 16 /* frames gathered per connection before an early flush */
@@ -40,6 +43,7 @@ struct hr_conn_s {
     int64_t request_deadline_ms;  /* loop time a request being read must be complete by; 0 =
                                      none (slowloris defence) */
     char peer[64];                /* "ip:port", for logs */
+    int overflowed; /* on_overflow ran: its goodbye may pass the limit */
     int counted;                  /* in the server's totals (--max-conns, --max-conns-per-ip) */
     hr_list_t dirty_link;         /* in worker->dirty while cork_len > 0 */
     size_t cork_len;              /* frames gathered while the worker is corked */

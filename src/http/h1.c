@@ -29,7 +29,7 @@ static void h1_on_close(hr_conn_t *conn);
 static void h1_on_shutdown(hr_conn_t *conn);
 static void h1_on_timeout(hr_conn_t *conn);
 
-const hr_conn_proto_t hr_h1_proto = {h1_on_data, h1_on_close, h1_on_shutdown, h1_on_timeout};
+const hr_conn_proto_t hr_h1_proto = {h1_on_data, h1_on_close, h1_on_shutdown, h1_on_timeout, NULL};
 
 const char *hr_status_text(int status)
 {

@@ -21,7 +21,9 @@
 
 static void ws_on_data(hr_conn_t *conn, const char *data, size_t len);
 static void ws_on_close(hr_conn_t *conn);
-static const hr_conn_proto_t ws_proto = {ws_on_data, ws_on_close, NULL, NULL};
+static void ws_on_overflow(hr_conn_t *conn);
+
+static const hr_conn_proto_t ws_proto = {ws_on_data, ws_on_close, NULL, NULL, ws_on_overflow};
 
 /* ---- sending ---------------------------------------------------------------------------- */
 
@@ -63,6 +65,14 @@ static void fail(hr_ws_t *ws, unsigned code, const char *reason)
     hr_info("ws.close", "conn=%llu peer=%s code=%u reason=\"%s\"", (unsigned long long)ws->conn->id,
             ws->conn->peer, code, reason);
     send_close(ws, code, reason);
+}
+
+/* A reader this far behind is told why before it goes (RFC 6455 1013: try again later); it
+ * resubscribes with `since` and gets the rest from history. */
+static void ws_on_overflow(hr_conn_t *conn)
+{
+    hr_ws_t *ws = conn->proto_state;
+    if (ws) fail(ws, HR_WS_TRY_AGAIN, "slow consumer: reconnect and resume with since");
 }
 
 /* ---- receiving -------------------------------------------------------------------------- */

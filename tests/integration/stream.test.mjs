@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { EventSource } from 'eventsource';
 import { startHerald, publish, rawExchange, waitFor, stats } from './lib/herald.mjs';
+import { connect, frame, json, closeCode } from './lib/wsraw.mjs';
 
 let herald;
 before(async () => { herald = await startHerald(['--workers', '2', '--heartbeat', '200', '--max-outbound', '65536', '--idle-timeout', '1000']); });
@@ -40,6 +41,22 @@ test('a subscriber that never reads is cut at the outbound limit; others get eve
   stalled.resume();
   await waitFor(() => stalledClosed, { what: 'stalled connection closed' });
   assert.ok(got.every((len) => len === chunk.length));
+});
+
+test('a WebSocket subscriber that stops reading is told 1013 (try again later) before it is cut', async () => {
+  const ws = await connect(herald.port);
+  ws.send(frame({ payload: JSON.stringify({ type: 'subscribe', topic: 'wsflood', req: 1 }) }));
+  await ws.until((c) => json(c).some((m) => m.type === 'ack'));
+  ws.sock.pause(); // stop reading: kernel buffers fill, then herald's queue passes the limit
+  const chunk = 'y'.repeat(64 * 1024);
+  for (let i = 0; i < 120; i++) await publish(herald.url, 'wsflood', chunk);
+  await waitFor(() => /event=ws\.close .*code=1013/.test(herald.log), { what: '1013 logged' });
+  ws.sock.resume();
+  assert.equal(await closeCode(ws, 10000), 1013);
+  const close = ws.frames.find((f) => f.opcode === 8);
+  assert.match(close.payload.subarray(2).toString(), /slow consumer/);
+  const delivered = json(ws).filter((m) => m.type === 'message').length;
+  assert.ok(delivered > 0 && delivered < 120, `some delivered before the cut (${delivered}), not all`);
 });
 
 test('an idle keep-alive connection is closed after --idle-timeout; an SSE stream is not', async () => {
