@@ -106,6 +106,7 @@ hr_bus_t *hr_bus_new(const hr_bus_config_t *config, hr_broker_t *broker, char *e
     hr_list_init(&bus->sync_pending);
     hr_list_init(&bus->batches);
     atomic_init(&bus->up, 0);
+    atomic_init(&bus->channels, 0);
     return bus;
 }
 
@@ -521,6 +522,6 @@ void hr_bus_stats(const hr_bus_t *bus, hr_bus_stats_t *stats)
     stats->published = atomic_load(&bus->published);
     stats->received = atomic_load(&bus->received);
     stats->reconnects = atomic_load(&bus->reconnects);
-    stats->channels = bus->channels; /* a racy read of a counter, for display */
+    stats->channels = atomic_load_explicit(&bus->channels, memory_order_relaxed);
     stats->node = bus->barrier;
 }

@@ -85,7 +85,7 @@ struct hr_bus_s {
 
     bus_topic_t **buckets;
     size_t nbuckets, ntopics;
-    size_t channels; /* SUB_ON */
+    atomic_size_t channels; /* SUB_ON; read by /v1/stats from workers */
     hr_list_t sync_pending;
     hr_list_t batches;
     uint64_t next_seq;

@@ -85,6 +85,8 @@ test('one core: WebSocket publish reaches SSE (binary as b64:), HTTP reaches bot
   await ws.request({ type: 'subscribe', topics: ['core'] });
   await ws.request({ type: 'publish', topic: 'core', data: 'ws to sse' });
   ws.ws.send(binaryFrame('core', 'bin', Buffer.from([0xde, 0xad, 0xbe, 0xef])));
+  // Its ack (no req) first: the HTTP publish must come after it for the order asserted below.
+  await waitFor(() => ws.other.some((m) => m.type === 'ack'), { what: 'the binary publish ack' });
   await publish(herald.url, 'core', 'http to both');
   await waitFor(() => sse.length === 3 && ws.messages.length === 2, { what: 'deliveries' });
   assert.deepEqual(sse, ['ws to sse', 'b64:3q2+7w==', 'http to both']);
