@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bus/bus_int.h"
+#include "core/hash.h"
 #include "core/id.h"
 #include "core/log.h"
 
@@ -19,10 +20,7 @@
 
 static uint64_t hash_name(const char *name, size_t len)
 {
-    uint64_t hash = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        hash = (hash ^ (unsigned char)name[i]) * 1099511628211ull;
-    return hash;
+    return hr_hash_bytes(name, len);
 }
 
 bus_topic_t *hr_bus_topic_find(hr_bus_t *bus, const char *name, size_t len)

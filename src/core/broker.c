@@ -8,6 +8,7 @@
 
 #include "core/broker_int.h"
 #include "core/error.h"
+#include "core/hash.h"
 
 int64_t hr_broker_now_ms(void)
 {
@@ -118,10 +119,7 @@ void hr_broker_attach_worker(hr_broker_t *broker, unsigned worker, uv_async_t *w
 
 static uint64_t hash_name(const char *name, size_t len)
 {
-    uint64_t hash = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        hash = (hash ^ (unsigned char)name[i]) * 1099511628211ull;
-    return hash;
+    return hr_hash_bytes(name, len);
 }
 
 /* Lock held. */

@@ -43,7 +43,7 @@ struct hr_conn_s {
     int64_t request_deadline_ms;  /* loop time a request being read must be complete by; 0 =
                                      none (slowloris defence) */
     char peer[64];                /* "ip:port", for logs */
-    int overflowed; /* on_overflow ran: its goodbye may pass the limit */
+    int overflowed;               /* on_overflow ran: its goodbye may pass the limit */
     int counted;                  /* in the server's totals (--max-conns, --max-conns-per-ip) */
     hr_list_t dirty_link;         /* in worker->dirty while cork_len > 0 */
     size_t cork_len;              /* frames gathered while the worker is corked */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/ipcount.h"
 
 #define NSLOTS 4096
@@ -41,10 +42,7 @@ void hr_ipcount_free(hr_ipcount_t *counts)
 
 static entry_t **find(hr_ipcount_t *counts, const char *ip, size_t len)
 {
-    uint64_t hash = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        hash = (hash ^ (unsigned char)ip[i]) * 1099511628211ull;
-    entry_t **link = &counts->slots[hash % NSLOTS];
+    entry_t **link = &counts->slots[hr_hash_bytes(ip, len) % NSLOTS];
     while (*link && ((*link)->len != len || memcmp((*link)->ip, ip, len) != 0))
         link = &(*link)->next;
     return link;

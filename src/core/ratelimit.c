@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/ratelimit.h"
 
 typedef struct bucket_s bucket_t;
@@ -53,10 +54,7 @@ void hr_ratelimit_free(hr_ratelimit_t *limit)
 
 static size_t slot_of(const hr_ratelimit_t *limit, const char *key, size_t len)
 {
-    uint64_t hash = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        hash = (hash ^ (unsigned char)key[i]) * 1099511628211ull;
-    return hash & (limit->nbuckets - 1);
+    return hr_hash_bytes(key, len) & (limit->nbuckets - 1);
 }
 
 static void refill(const hr_ratelimit_t *limit, bucket_t *bucket, int64_t now_ms)

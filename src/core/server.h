@@ -11,12 +11,12 @@
 struct hr_server_s {
     const hr_config_t *config;
     hr_broker_t *broker;
-    hr_store_t *store;    /* memory or SQLite; the broker appends to it */
-    struct hr_bus_s *bus; /* cluster mode (--redis), else NULL */
+    hr_store_t *store;                    /* memory or SQLite; the broker appends to it */
+    struct hr_bus_s *bus;                 /* cluster mode (--redis), else NULL */
     struct hr_ratelimit_s *publish_limit; /* --publish-rate per client IP, else NULL */
     struct hr_ipcount_s *conns_by_ip;     /* --max-conns-per-ip, else NULL */
     atomic_size_t conns_total;            /* open connections, every worker */
-    hr_worker_t *workers; /* config->workers of them */
+    hr_worker_t *workers;                 /* config->workers of them */
     unsigned nworkers;
     int port;           /* bound port */
     int64_t started_ms; /* unix ms */

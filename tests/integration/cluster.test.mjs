@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import WebSocket from 'ws';
+import { wsClient as connectWs } from './lib/wsclient.mjs';
 import { EventSource } from 'eventsource';
 import { startHerald, publish, waitFor, sleep, stats } from './lib/herald.mjs';
 import { startRedis } from './lib/redis.mjs';
@@ -40,22 +41,7 @@ function sse(url) {
   return { es, got, open: open.then(() => { es.onerror = null; }) };
 }
 
-async function wsClient(node) {
-  const ws = new WebSocket(`ws://127.0.0.1:${node.port}/v1/ws`, 'herald.v1');
-  const c = { ws, messages: [], replies: new Map(), nextReq: 1 };
-  ws.on('message', (data) => {
-    const msg = JSON.parse(data.toString());
-    if (msg.type === 'message') c.messages.push(msg);
-    else if (msg.req !== undefined && c.replies.has(msg.req)) c.replies.get(msg.req)(msg);
-  });
-  c.request = (body) => new Promise((resolve) => {
-    const req = c.nextReq++;
-    c.replies.set(req, resolve);
-    ws.send(JSON.stringify({ ...body, req }));
-  });
-  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-  return c;
-}
+const wsClient = (node) => connectWs(node.port);
 
 // Long polls in a loop from `since`, collecting messages, until stopped.
 function pollLoop(node, topic, since = 0) {

@@ -7,30 +7,13 @@ import WebSocket from 'ws';
 import { EventSource } from 'eventsource';
 import { startHerald, publish, waitFor, stats } from './lib/herald.mjs';
 import { connect, closeCode } from './lib/wsraw.mjs';
+import { wsClient } from './lib/wsclient.mjs';
 
 let herald;
 before(async () => { herald = await startHerald(['--workers', '2', '--heartbeat', '400']); });
 after(async () => { await herald.stop(); });
 
-// A herald.v1 client: collects every message; request() resolves with the reply to a req id.
-async function client(deflate) {
-  const ws = new WebSocket(`ws://127.0.0.1:${herald.port}/v1/ws`, 'herald.v1', { perMessageDeflate: deflate });
-  const c = { ws, messages: [], binaries: [], replies: new Map(), other: [], nextReq: 1 };
-  ws.on('message', (data, isBinary) => {
-    if (isBinary) { c.binaries.push(data); return; }
-    const msg = JSON.parse(data.toString());
-    if (msg.type === 'message') c.messages.push(msg);
-    else if (msg.req !== undefined && c.replies.has(msg.req)) c.replies.get(msg.req)(msg);
-    else c.other.push(msg);
-  });
-  c.request = (body) => new Promise((resolve) => {
-    const req = c.nextReq++;
-    c.replies.set(req, resolve);
-    ws.send(JSON.stringify({ ...body, req }));
-  });
-  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-  return c;
-}
+const client = (deflate) => wsClient(herald.port, { deflate });
 
 const binaryFrame = (topic, event, data) => Buffer.concat([Buffer.from([1, topic.length]), Buffer.from(topic), Buffer.from([event.length]), Buffer.from(event), data]);
 
