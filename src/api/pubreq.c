@@ -70,7 +70,9 @@ static int submit_local(hr_pubreq_t *req)
                             req->bus.retry_ms,   req->bus.want_id,        req->bus.binary};
         int rc = hr_broker_publish(req->worker->broker, &pub, &req->items[i].id);
         if (rc != 0) {
-            req->result = rc == HR_ECONFLICT ? HR_PUB_CONFLICT : HR_PUB_NOMEM;
+            req->result = rc == HR_ECONFLICT ? HR_PUB_CONFLICT
+                          : rc == HR_ELIMIT  ? HR_PUB_TOPIC_LIMIT
+                                             : HR_PUB_NOMEM;
             return 0;
         }
     }
@@ -176,6 +178,10 @@ int hr_pubreq_status(enum hr_pub_result result, const char **reason, const char 
                   "live but may be missing after a restart";
         *code = "not_stored";
         return 507;
+    case HR_PUB_TOPIC_LIMIT:
+        *reason = HR_TOPIC_LIMIT_TEXT;
+        *code = "topic_limit";
+        return 503;
     case HR_PUB_UNAVAILABLE:
         *reason = "redis unavailable: the message was not acknowledged by the cluster; retry";
         *code = "unavailable";

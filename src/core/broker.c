@@ -165,6 +165,9 @@ hr_topic_t *hr_broker_topic_get(hr_broker_t *broker, const char *name, size_t le
     uint64_t hash = hash_name(name, len);
     hr_topic_t *topic = topic_find(broker, name, len, hash);
     if (topic) return topic;
+    broker->topic_error = HR_ELIMIT;
+    if (broker->config.max_topics && broker->ntopics >= broker->config.max_topics) return NULL;
+    broker->topic_error = HR_ENOMEM;
     unsigned workers = broker->config.workers;
     topic = calloc(1, sizeof *topic + len + 1);
     if (!topic) return NULL;
@@ -279,9 +282,10 @@ int hr_broker_publish(hr_broker_t *broker, const hr_publish_t *pub, uint64_t *id
     }
     hr_topic_t *topic = hr_broker_topic_get(broker, pub->topic, pub->topic_len);
     if (!topic) {
+        int rc = broker->topic_error;
         pthread_mutex_unlock(&broker->lock);
         hr_msg_unref(msg);
-        return HR_ENOMEM;
+        return rc;
     }
     broker->last_id = pub->want_id ? pub->want_id : broker->last_id + 1;
     msg->id = broker->last_id;
@@ -432,7 +436,7 @@ int hr_broker_subscribe(hr_broker_t *broker, hr_sub_t *sub, const char *const *t
     for (size_t i = 0; i < n; i++) {
         hr_topic_t *topic = hr_broker_topic_get(broker, topics[i], lens[i]);
         if (!topic) {
-            col.failed = 1;
+            col.failed = broker->topic_error;
             break;
         }
         if (topic_listed(sub, sub->nnodes, topic)) continue;
@@ -458,7 +462,7 @@ int hr_broker_subscribe(hr_broker_t *broker, hr_sub_t *sub, const char *const *t
     if (col.failed) {
         hr_broker_unsubscribe(broker, sub);
         hr_replay_free(replay);
-        return HR_ENOMEM;
+        return col.failed < 0 ? col.failed : HR_ENOMEM;
     }
     if (replay->count > 1) qsort(replay->msgs, replay->count, sizeof *replay->msgs, by_id);
     return 0;

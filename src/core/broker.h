@@ -63,6 +63,7 @@ typedef struct hr_broker_config_s {
     size_t history_size;    /* messages kept per topic */
     int64_t history_ttl_ms; /* age after which history drops a message; 0 = no age limit */
     hr_store_t *store;      /* every published message is appended to it; not owned */
+    size_t max_topics;      /* topics held at once (with history or subscribers); 0 = none */
 } hr_broker_config_t;
 
 typedef struct hr_publish_s {

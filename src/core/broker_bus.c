@@ -84,7 +84,7 @@ int hr_broker_await(hr_broker_t *broker, hr_await_t *await, const char *const *t
     for (size_t i = 0; i < n && rc == 0; i++) {
         hr_topic_t *topic = hr_broker_topic_get(broker, topics[i], lens[i]);
         if (!topic) {
-            rc = HR_ENOMEM;
+            rc = broker->topic_error;
         } else if (!topic->bus_live && !listed(await, topic)) {
             if (!broker->bus.up(broker->bus.arg)) {
                 rc = HR_EUNAVAIL;

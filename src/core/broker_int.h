@@ -62,10 +62,11 @@ struct hr_broker_s {
     inbox_t *inboxes;                /* one per worker */
     hr_topic_t *restoring;           /* start-up: topic hr_broker_restore_msg fills */
     hr_bus_hooks_t bus;              /* cluster mode when bus.want is set */
+    int topic_error;                 /* why hr_broker_topic_get last returned NULL */
 };
 
 int64_t hr_broker_now_ms(void);
-/* Lock held. */
+/* Lock held. NULL with broker->topic_error HR_ENOMEM, or HR_ELIMIT past max_topics. */
 hr_topic_t *hr_broker_topic_get(hr_broker_t *broker, const char *name, size_t len);
 hr_topic_t *hr_broker_topic_find(hr_broker_t *broker, const char *name, size_t len);
 void hr_broker_topic_ref(hr_topic_t *topic);

@@ -35,6 +35,7 @@ typedef struct hr_config_s {
     enum hr_durability durability;
     int64_t batch_ms;                            /* batch mode: longest wait to gather a commit */
     size_t data_max_bytes;                       /* database size limit; 0 = none */
+    size_t topic_limit;                          /* topics held at once; 0 = no limit */
     size_t max_conns;                            /* open connections in all; 0 = no limit */
     size_t max_conns_per_ip;                     /* per client IP; 0 = no limit */
     unsigned publish_rate;                       /* per client IP per second; 0 = no limit */

@@ -15,4 +15,7 @@
 #define HR_ENOTREADY (-EINPROGRESS) /* cluster: the topic is not live here yet; await it */
 #define HR_EUNAVAIL  (-ENOTCONN)    /* cluster: the bus (Redis) is unreachable */
 
+/* What a client is told when --topic-limit refuses a new topic. */
+#define HR_TOPIC_LIMIT_TEXT "topic limit reached (--topic-limit): no new topics until some expire"
+
 #endif

@@ -111,7 +111,7 @@ int hr_server_run(const hr_config_t *config)
     hr_server_t server = {.config = config, .nworkers = config->workers};
     if (open_store(&server) != 0) return 1;
     hr_broker_config_t broker_config = {config->workers, config->history_size,
-                                        config->history_ttl_ms, server.store};
+                                        config->history_ttl_ms, server.store, config->topic_limit};
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     server.started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;

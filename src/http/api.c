@@ -172,6 +172,7 @@ void hr_api_defer(hr_exchange_t *ex, const char *const *names, const size_t *len
         hr_respond_error(ex, 503,
                          rc == HR_EUNAVAIL ? "redis unavailable: this node cannot load the topic "
                                              "now; retry"
+                         : rc == HR_ELIMIT ? HR_TOPIC_LIMIT_TEXT
                                            : "out of memory");
         return;
     }

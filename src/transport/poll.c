@@ -235,7 +235,7 @@ void hr_handle_poll(hr_exchange_t *ex)
         goto done;
     }
     if (rc != 0) {
-        hr_respond_error(ex, 503, "out of memory");
+        hr_respond_error(ex, 503, rc == HR_ELIMIT ? HR_TOPIC_LIMIT_TEXT : "out of memory");
         goto done;
     }
     int missed = args.resuming && args.since != 0 && replay.ngaps > 0;

@@ -205,7 +205,7 @@ void hr_handle_sse(hr_exchange_t *ex)
         goto fail;
     }
     if (rc != 0) {
-        hr_respond_error(ex, 503, "out of memory");
+        hr_respond_error(ex, 503, rc == HR_ELIMIT ? HR_TOPIC_LIMIT_TEXT : "out of memory");
         goto fail;
     }
     sse->stream = hr_respond_stream(ex, "text/event-stream", sse_headers);

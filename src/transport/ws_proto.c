@@ -362,9 +362,10 @@ static int subscribe_one(hr_ws_t *ws, const char *name, size_t len, const uint64
     s->sub.vt = &ws_transport;
     s->sub.owner = s;
     s->sub.worker = ws->worker->id;
-    if (hr_broker_subscribe(ws->worker->broker, &s->sub, &name, &len, 1, since, &replay) != 0) {
+    int rc = hr_broker_subscribe(ws->worker->broker, &s->sub, &name, &len, 1, since, &replay);
+    if (rc != 0) {
         free(s);
-        return HR_ENOMEM;
+        return rc;
     }
     hr_list_push(&ws->subs, &s->link);
     ws->nsubs++;
@@ -457,8 +458,10 @@ static void do_subscribe(hr_ws_t *ws, json_t *root, json_t *req)
     for (size_t i = 0; i < n; i++) {
         json_array_append_new(topics, json_stringn(names[i], lens[i]));
         if (find_sub(ws, names[i], lens[i])) continue; /* already: idempotent */
-        if (subscribe_one(ws, names[i], lens[i], since_json ? &since : NULL, &all, gaps) != 0) {
-            send_error(ws, req, "internal", "out of memory");
+        int rc = subscribe_one(ws, names[i], lens[i], since_json ? &since : NULL, &all, gaps);
+        if (rc != 0) {
+            send_error(ws, req, rc == HR_ELIMIT ? "topic_limit" : "internal",
+                       rc == HR_ELIMIT ? HR_TOPIC_LIMIT_TEXT : "out of memory");
             break;
         }
     }

@@ -128,3 +128,32 @@ test('--max-conns-per-ip and --max-conns: connections over the limit get 503 and
     await own.stop();
   }
 });
+
+test('--topic-limit: new topics past the limit get 503 on every path; held ones keep working; expiry frees room', async () => {
+  const own = await startHerald(['--topic-limit', '3', '--history-ttl', '1000']);
+  try {
+    for (const t of ['tl1', 'tl2', 'tl3']) assert.ok(await publish(own.url, t, 'x'));
+    const refused = await fetch(`${own.url}/v1/topics/tl4`, { method: 'POST', body: 'x' });
+    assert.equal(refused.status, 503);
+    assert.match((await refused.json()).error, /topic limit reached/);
+    const sse = await fetch(`${own.url}/v1/topics/tl5/events`);
+    assert.equal(sse.status, 503);
+    await sse.arrayBuffer();
+    const poll = await fetch(`${own.url}/v1/topics/tl5/poll?timeout=0`);
+    assert.equal(poll.status, 503);
+    await poll.arrayBuffer();
+    assert.ok(await publish(own.url, 'tl1', 'a held topic still takes messages'));
+    const { default: WebSocket } = await import('ws');
+    const ws = new WebSocket(`ws://127.0.0.1:${own.port}/v1/ws`, 'herald.v1');
+    await new Promise((r) => ws.once('open', r));
+    const reply = new Promise((r) => ws.once('message', (d) => r(JSON.parse(d.toString()))));
+    ws.send(JSON.stringify({ type: 'subscribe', topic: 'tl6', req: 1 }));
+    assert.equal((await reply).code, 'topic_limit');
+    ws.close();
+    // History older than --history-ttl goes; topics nobody holds are freed by the sweep.
+    await waitFor(async () => (await fetch(`${own.url}/v1/topics/tl4`, { method: 'POST', body: 'x' })).status === 200,
+      { what: 'room after expiry', timeout: 8000, interval: 250 });
+  } finally {
+    await own.stop();
+  }
+});
