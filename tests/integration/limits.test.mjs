@@ -157,3 +157,26 @@ test('--topic-limit: new topics past the limit get 503 on every path; held ones 
     await own.stop();
   }
 });
+
+test('hostile subscriptions: 100k topics in one request, invalid UTF-8 names; herald answers and keeps serving', async () => {
+  const many = Array.from({ length: 100000 }, (_, i) => `topic=t${i}`).join('&');
+  const sse = await rawExchange(herald.port, `GET /v1/events?${many} HTTP/1.1\r\nHost: x\r\n\r\n`, { ms: 3000 });
+  assert.match(sse.text, /^HTTP\/1\.1 431 /, 'a 100k-topic URL is over --max-header');
+  const { default: WebSocket } = await import('ws');
+  const ws = new WebSocket(`ws://127.0.0.1:${herald.port}/v1/ws`, 'herald.v1');
+  await new Promise((r) => ws.once('open', r));
+  const replies = [];
+  ws.on('message', (d) => replies.push(JSON.parse(d.toString())));
+  ws.send(JSON.stringify({ type: 'subscribe', topics: Array.from({ length: 100000 }, (_, i) => `t${i}`), req: 1 }));
+  ws.send(JSON.stringify({ type: 'ping', req: 2 }));
+  await waitFor(() => replies.length === 2, { what: 'error and pong' });
+  assert.equal(replies[0].code, 'too_many_topics');
+  assert.equal(replies[1].type, 'pong', 'the connection stays usable');
+  ws.close();
+  for (const name of ['%FF%FE', '%C0%AF', 'a%00b', '%E2%80%AE']) {
+    const res = await fetch(`${herald.url}/v1/topics/${name}/events`);
+    assert.equal(res.status, 400, name);
+    await res.arrayBuffer();
+  }
+  assert.ok(await publish(herald.url, 'after-hostile', 'still serving'));
+});
