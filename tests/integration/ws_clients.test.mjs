@@ -46,7 +46,7 @@ for (const deflate of [false, true]) describe(`ws client, permessage-deflate ${d
     pub.ws.send(binaryFrame(topic, 'raw', bin));
     const bigBin = Buffer.alloc(1024 * 1024, 0xab);
     pub.ws.send(binaryFrame(topic, '', bigBin));
-    await waitFor(() => sub.messages.length === 3 && sub.binaries.length === 2, { what: 'all deliveries' });
+    await waitFor(() => sub.messages.length === 3 && sub.binaries.length === 2, { what: 'all deliveries', timeout: 60000 });
     assert.deepEqual(sub.messages.slice(0, 2).map((m) => [m.topic, m.event, m.data]), [[topic, 'h', 'from http'], [topic, 'w', '{"nested":true}']]);
     assert.equal(sub.messages[0].id, httpId);
     assert.equal(sub.messages[2].data, big);
