@@ -117,15 +117,15 @@ static void submit(hr_exchange_t *ex, hr_pubreq_t *req)
     }
     if (hr_pubreq_submit(req) == 0) {
         free(pw);
+        const char *reason, *code;
+        int status = hr_pubreq_status(req->result, &reason, &code);
         char *body = NULL;
-        int status = answer_body(req, many, &body);
-        if (status != 200 || !body) {
-            const char *reason, *code;
-            hr_pubreq_status(req->result, &reason, &code);
-            hr_respond_error(ex, body ? status : 503, body ? reason : "out of memory");
-        } else {
+        if (status != 200)
+            hr_respond_error(ex, status, reason);
+        else if (answer_body(req, many, &body) != 200 || !body)
+            hr_respond_error(ex, 503, "out of memory");
+        else
             hr_respond(ex, 200, "application/json", body, strlen(body), NULL);
-        }
         free(body);
         hr_pubreq_free(req);
         return;

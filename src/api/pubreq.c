@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "api/pubreq.h"
+#include "core/conn.h"
 #include "core/error.h"
 #include "core/ratelimit.h"
 #include "core/server.h"
@@ -196,6 +197,6 @@ int64_t hr_pubreq_rate_wait(hr_worker_t *worker, const char *peer)
 {
     hr_ratelimit_t *limit = worker->server->publish_limit;
     if (!limit) return 0;
-    return hr_ratelimit_take(limit, peer, hr_ratelimit_peer_ip(peer),
+    return hr_ratelimit_take(limit, peer, hr_conn_peer_ip_len(peer),
                              (int64_t)uv_now(&worker->loop));
 }

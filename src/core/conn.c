@@ -5,7 +5,6 @@
 
 #include "core/conn.h"
 #include "core/server.h"
-#include "core/ratelimit.h"
 #include "core/ipcount.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -50,7 +49,7 @@ static void release(hr_conn_t *conn)
     hr_server_t *server = conn->worker->server;
     atomic_fetch_sub(&server->conns_total, 1);
     if (server->conns_by_ip)
-        hr_ipcount_release(server->conns_by_ip, conn->peer, hr_ratelimit_peer_ip(conn->peer));
+        hr_ipcount_release(server->conns_by_ip, conn->peer, hr_conn_peer_ip_len(conn->peer));
     conn->counted = 0;
 }
 
@@ -89,6 +88,12 @@ void hr_conn_upgrade(hr_conn_t *conn, const hr_conn_proto_t *proto, void *state)
     conn->proto_state = state;
 }
 
+size_t hr_conn_peer_ip_len(const char *peer)
+{
+    const char *colon = strrchr(peer, ':');
+    return colon ? (size_t)(colon - peer) : strlen(peer);
+}
+
 static void format_peer(hr_conn_t *conn)
 {
     struct sockaddr_storage addr;
@@ -118,7 +123,7 @@ static const char *admit(hr_conn_t *conn)
         return "max_conns";
     }
     if (server->conns_by_ip &&
-        !hr_ipcount_take(server->conns_by_ip, conn->peer, hr_ratelimit_peer_ip(conn->peer),
+        !hr_ipcount_take(server->conns_by_ip, conn->peer, hr_conn_peer_ip_len(conn->peer),
                          config->max_conns_per_ip)) {
         atomic_fetch_sub(&server->conns_total, 1);
         return "max_conns_per_ip";

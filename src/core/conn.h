@@ -73,6 +73,10 @@ void hr_conn_sweep(hr_worker_t *worker);
 
 void hr_conn_set_kind(hr_conn_t *conn, enum hr_conn_kind kind);
 
+/* Length of the address part of a peer string ("ip:port", IPv6 without brackets): the key of
+ * per-client limits. */
+size_t hr_conn_peer_ip_len(const char *peer);
+
 /* Switches the protocol spoken on the connection (after a 101 answer). The old protocol frees
  * its own state; `state` becomes proto_state. */
 void hr_conn_upgrade(hr_conn_t *conn, const hr_conn_proto_t *proto, void *state);

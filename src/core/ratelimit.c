@@ -111,9 +111,3 @@ void hr_ratelimit_sweep(hr_ratelimit_t *limit, int64_t now_ms)
     }
     pthread_mutex_unlock(&limit->lock);
 }
-
-size_t hr_ratelimit_peer_ip(const char *peer)
-{
-    const char *colon = strrchr(peer, ':');
-    return colon ? (size_t)(colon - peer) : strlen(peer);
-}

@@ -17,7 +17,4 @@ int64_t hr_ratelimit_take(hr_ratelimit_t *limit, const char *key, size_t len, in
 /* Forgets keys whose bucket has refilled (they would start full anyway). */
 void hr_ratelimit_sweep(hr_ratelimit_t *limit, int64_t now_ms);
 
-/* The IP part of "ip:port" or "[ip6]:port"-less "ip6:port" peers, for use as a key. */
-size_t hr_ratelimit_peer_ip(const char *peer);
-
 #endif
