@@ -19,7 +19,7 @@ REL_OBJS  := $(SRCS:src/%.c=build/rel/%.o)
 ASAN_OBJS := $(SRCS:src/%.c=build/asan/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 
-.PHONY: all run test deps deps-test unit integration clean format bench-fanout test-tsan test-valgrind
+.PHONY: all run test deps deps-test deps-bench unit integration clean format bench bench-full test-tsan test-valgrind
 
 all: build/herald
 
@@ -51,8 +51,10 @@ build/asan/tests/%: tests/unit/%.c $(ASAN_OBJS)
 ASSETS := clients/js/herald.js clients/js/herald.d.ts clients/demo/index.html
 build/rel/api/assets.o build/asan/api/assets.o: $(ASSETS)
 
-build/herald-fanout: bench/fanout.c
-	$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(REL_CFLAGS) -o $@ $< $(LDLIBS_COMMON)
+HB_SRCS := $(wildcard bench/hb/*.c)
+build/herald-bench: $(HB_SRCS) bench/hb/hb.h
+	@echo "  LD      $@"
+	@$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(REL_CFLAGS) -o $@ $(HB_SRCS) $(LDLIBS_COMMON)
 
 build/herald-publish: bench/publish.c
 	$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(REL_CFLAGS) -o $@ $< $(LDLIBS_COMMON)
@@ -79,7 +81,7 @@ run: deps
 	exec ./build/herald --listen $${HERALD_LISTEN:-127.0.0.1:8080} --data-dir $${HERALD_DATA_DIR:-./data}
 
 test: deps-test
-	@$(MAKE) --no-print-directory build/asan/herald $(UNIT_BINS)
+	@$(MAKE) --no-print-directory build/asan/herald build/herald-bench $(UNIT_BINS)
 	@scripts/test.sh
 
 # ThreadSanitizer: the integration suite against a TSan build (tests use 1-2 workers, cluster
@@ -110,12 +112,22 @@ unit: deps-test
 	@scripts/test.sh unit
 
 integration: deps-test
-	@$(MAKE) --no-print-directory build/asan/herald
+	@$(MAKE) --no-print-directory build/asan/herald build/herald-bench
 	@scripts/test.sh integration
 
-bench-fanout: deps
-	@$(MAKE) --no-print-directory build/herald build/herald-fanout
-	@bench/fanout.sh
+# herald side by side with nchan, Socket.IO and ws (bench/suite.sh; results in docs/bench/).
+deps-bench: deps
+	@scripts/deps.sh bench
+	@cd bench/peers && { [ -d node_modules ] && [ node_modules/.stamp -nt package-lock.json ] || \
+	    { npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp; }; }
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory build/herald build/herald-bench
+	@bench/suite.sh quick
+
+bench-full: deps-bench
+	@$(MAKE) --no-print-directory build/herald build/herald-bench
+	@bench/suite.sh full
 
 format:
 	clang-format -i $$(find src tests/unit bench -name '*.[ch]')

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Cross-node delivery against single-node, in one run on one machine. For each setup, RUNS
-# times: start what it needs, run build/herald-fanout (SSE subscribers on one node, the
+# times: start what it needs, run build/herald-bench (SSE subscribers on one node, the
 # publisher on the node named), print its JSON line; then the median of each figure per setup.
 #   single     one herald, embedded (memory store)
 #   redis-same one herald with --redis; publisher and subscribers on it (the Redis round trip)
@@ -28,14 +28,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+rport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --dir "$rdir" --save '' --appendonly no >/dev/null &
 rpid=$!
 for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
 redis="redis://127.0.0.1:$rport"
 
 fanout() { # SETUP SUB_PORT PUB_PORT PID
-  ./build/herald-fanout --port "$2" --publish-port "$3" --subscribers "$subs" --messages "$msgs" \
+  ./build/herald-bench --port "$2" --publish-port "$3" --subscribers "$subs" --messages "$msgs" \
     --rate "$rate" --pid "$4" --topic "bench-$RANDOM" | sed "s/^{/{\"setup\":\"$1\",/" | tee -a "$results"
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fan-out benchmark: for each run, starts build/herald (release build) on a free port, runs
-# build/herald-fanout against it, and prints its JSON line; then the median of each figure.
+# build/herald-bench against it, and prints its JSON line; then the median of each figure.
 # Usage: bench/fanout.sh [SUBSCRIBERS] [MESSAGES] [RATE_PER_S] [RUNS] [WORKERS] [TRANSPORT] [PAYLOAD] [MODE]
 #   TRANSPORT: sse (default), ws, ws-deflate; PAYLOAD: message data bytes (default: ~30)
 #   MODE: fanout (default; one topic, RATE applies) or echo (WebSocket: each client publishes
@@ -23,7 +23,7 @@ trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -f "$log" "$results"' EXIT
 
 for run in $(seq "$runs"); do
   start_herald "$log" --workers "$workers" --heartbeat 60000
-  ./build/herald-fanout --port "$port" --subscribers "$subs" --messages "$msgs" --rate "$rate" \
+  ./build/herald-bench --port "$port" --subscribers "$subs" --messages "$msgs" --rate "$rate" \
     --pid "$pid" --transport "$transport" --payload "$payload" --mode "$mode" | tee -a "$results"
   stop_herald
 done

@@ -1,10 +1,18 @@
-# Shared by the bench runners (sourced). start_herald LOG ARGS...: starts build/herald on a free
-# loopback port with ARGS, logging to LOG; sets $pid and $port, or exits when it does not start.
+# Shared by the bench runners (sourced). Each start_* sets $port, $pid (the process to stop)
+# and $pids (the processes whose CPU and memory herald-bench measures, comma separated).
+
+# A free loopback port (node is there: the tests and peers need it).
+free_port() {
+  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# start_herald LOG ARGS...: build/herald on a free port with ARGS, logging to LOG.
 start_herald() {
   local log=$1
   shift
   ./build/herald --listen 127.0.0.1:0 --log-level info "$@" 2>"$log" &
   pid=$!
+  pids=$pid
   port=
   for _ in $(seq 100); do
     port=$(sed -n 's/.*event=server\.listening addr=[^ ]*:\([0-9]*\) .*/\1/p' "$log")
@@ -16,8 +24,46 @@ start_herald() {
   exit 1
 }
 
-stop_herald() {
-  kill "$pid"
+# start_nchan DIR WORKERS: nginx with libnginx-mod-nchan (bench/peers/nchan.conf.in) in DIR.
+start_nchan() {
+  local dir=$1 workers=${2:-1}
+  mkdir -p "$dir"
+  port=$(free_port)
+  sed -e "s|@PORT@|$port|" -e "s|@DIR@|$dir|g" -e "s|@WORKERS@|$workers|" \
+    bench/peers/nchan.conf.in >"$dir/nchan.conf"
+  nginx -p "$dir" -c "$dir/nchan.conf" -e "$dir/error.log" &
+  pid=$!
+  for _ in $(seq 100); do
+    pids=$(pgrep -d, -P "$pid" || true)
+    [ -n "$pids" ] && curl -s -o /dev/null "http://127.0.0.1:$port/pub/ping" -d x && return 0
+    sleep 0.05
+  done
+  echo "nginx (nchan) did not start" >&2
+  cat "$dir/error.log" >&2
+  exit 1
+}
+
+# start_node_peer LOG socketio|ws: a peer server from bench/peers/.
+start_node_peer() {
+  local log=$1 name=$2
+  node "bench/peers/${name}_server.mjs" 0 >"$log" 2>&1 &
+  pid=$!
+  pids=$pid
+  port=
+  for _ in $(seq 100); do
+    port=$(sed -n 's/^listening \([0-9]*\)$/\1/p' "$log")
+    [ -n "$port" ] && return 0
+    sleep 0.05
+  done
+  echo "bench/peers/${name}_server.mjs did not start (npm ci in bench/peers?)" >&2
+  cat "$log" >&2
+  exit 1
+}
+
+stop_server() {
+  [ -n "${pid:-}" ] || return 0
+  kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   pid=
 }
+stop_herald() { stop_server; }

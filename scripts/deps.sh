@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian packages herald needs, only those missing. Idempotent and quiet when all
-# are present. Usage: scripts/deps.sh [build|test|fuzz]   (test and fuzz add what those need)
+# are present. Usage: scripts/deps.sh [build|test|fuzz|bench]   (the last three add what those need)
 set -euo pipefail
 mode=${1:-build}
 
 build_pkgs=(gcc make pkg-config libuv1-dev libjansson-dev libhttp-parser-dev libssl-dev zlib1g-dev libsqlite3-dev libhiredis-dev)
 test_pkgs=(libcmocka-dev chromium redis-server curl sqlite3 valgrind)
 fuzz_pkgs=(clang libclang-rt-14-dev)
+bench_pkgs=(nginx libnginx-mod-nchan curl)
 
 want=("${build_pkgs[@]}")
 [ "$mode" = test ] && want+=("${test_pkgs[@]}")
 [ "$mode" = fuzz ] && want+=("${fuzz_pkgs[@]}")
+[ "$mode" = bench ] && want+=("${bench_pkgs[@]}")
 command -v node >/dev/null 2>&1 || want+=(nodejs)
 command -v npm >/dev/null 2>&1 || want+=(npm)
 

@@ -1,0 +1,101 @@
+/* The open-loop publisher: message i is due at t0 + i/rate, goes to topic i % topics over
+ * publisher connection i % publishers, and carries its per-topic sequence number and due time.
+ * Answers are only counted: a slow server shows as latency, not as a slower publisher. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hb.h"
+
+/* Counts the status lines of answers; a line may straddle two reads, hence the tail. */
+static void on_pub_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    pub_t *pub = stream->data;
+    if (nread < 0) {
+        fprintf(stderr, "hb: publisher connection closed: %s\n", uv_err_name((int)nread));
+        uv_close((uv_handle_t *)stream, NULL);
+        free(buf->base);
+        return;
+    }
+    size_t len = pub->tail_len + (size_t)nread;
+    char *text = malloc(len + 1);
+    memcpy(text, pub->tail, pub->tail_len);
+    memcpy(text + pub->tail_len, buf->base, (size_t)nread);
+    text[len] = '\0';
+    free(buf->base);
+    const char *at = text;
+    while ((at = memmem(at, len - (size_t)(at - text), "HTTP/1.1 ", 9)) != NULL) {
+        if ((size_t)(at - text) + 10 > len) break;
+        if (at[9] == '2')
+            pub->bench->publish_acked++;
+        else
+            pub->bench->publish_failed++;
+        at += 10;
+    }
+    /* 9 bytes hold the start of a cut status line but never a whole (counted) one */
+    size_t keep = len < 9 ? len : 9;
+    memcpy(pub->tail, text + len - keep, keep);
+    pub->tail_len = keep;
+    free(text);
+}
+
+static void on_alloc(uv_handle_t *handle, size_t size, uv_buf_t *buf)
+{
+    (void)handle;
+    *buf = uv_buf_init(malloc(size), (unsigned)size);
+}
+
+static void on_pub_connect(uv_connect_t *req, int status)
+{
+    pub_t *pub = req->handle->data;
+    free(req);
+    if (status < 0) {
+        fprintf(stderr, "hb: publisher connect failed: %s\n", uv_err_name(status));
+        exit(1);
+    }
+    uv_read_start((uv_stream_t *)&pub->tcp, on_alloc, on_pub_read);
+}
+
+void hb_pub_start(bench_t *bench)
+{
+    bench->pubs = calloc((size_t)bench->npubs, sizeof *bench->pubs);
+    for (int i = 0; i < bench->npubs; i++) {
+        pub_t *pub = &bench->pubs[i];
+        pub->bench = bench;
+        uv_tcp_init(bench->loop, &pub->tcp);
+        pub->tcp.data = pub;
+        uv_connect_t *req = malloc(sizeof *req);
+        uv_tcp_connect(req, &pub->tcp, (struct sockaddr *)&bench->pub_server, on_pub_connect);
+    }
+}
+
+static void publish_one(bench_t *bench, int index, uint64_t due)
+{
+    char topic[128], body[65536], request[66048];
+    hb_topic_name(bench, index % bench->ntopics, topic, sizeof topic);
+    int len = hb_payload(body, sizeof body, bench->payload, index / bench->ntopics, due);
+    int n = snprintf(request, sizeof request,
+                     "POST %s%s HTTP/1.1\r\nHost: b\r\nContent-Type: text/plain\r\n"
+                     "Content-Length: %d\r\n\r\n%s",
+                     bench->srv == SRV_HERALD ? "/v1/topics/" : "/pub/", topic, len, body);
+    hb_write((uv_stream_t *)&bench->pubs[index % bench->npubs].tcp, request, (size_t)n, NULL);
+}
+
+static void on_tick(uv_timer_t *timer)
+{
+    bench_t *bench = timer->data;
+    uint64_t now = hb_now_ns();
+    while (bench->sent < bench->nmsgs) {
+        uint64_t due = bench->t0_ns + (uint64_t)bench->sent * 1000000000ull / (uint64_t)bench->rate;
+        if (due > now) break;
+        publish_one(bench, bench->sent, due);
+        bench->sent++;
+    }
+    if (bench->sent == bench->nmsgs) uv_timer_stop(timer);
+}
+
+void hb_pub_begin(bench_t *bench)
+{
+    bench->pub_timer.data = bench;
+    uv_timer_start(&bench->pub_timer, on_tick, 0, 1);
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The herald-bench suite: herald side by side with nchan, Socket.IO and the ws server, each case
+# on a freshly started server, then bench/report.mjs writes JSON, markdown and SVG charts.
+# Usage: bench/suite.sh quick|full|smoke [OUTDIR]
+#   quick (make bench, a few minutes), full (make bench-full, medians of 3, idle up to 19k
+#   connections per process and 100k across nodes), smoke (CI: herald only, seconds).
+# Servers run one worker each (herald --workers 1, nginx worker_processes 1, Node's one thread)
+# so CPU per delivery compares like with like; "herald-2w" is herald with its default 2 workers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+profile=${1:-quick}
+out=${2:-docs/bench}
+runs=1
+[ "$profile" = full ] && runs=3
+mkdir -p "$out"
+raw="$out/$profile.jsonl"
+: >"$raw"
+work=$(mktemp -d)
+pid=
+trap 'stop_server; rm -rf "$work"' EXIT
+
+start() { # SERVER: starts it fresh; sets $port, $pid, $pids
+  case $1 in
+  herald) start_herald "$work/herald.log" --workers 1 --heartbeat 60000 ;;
+  herald-2w) start_herald "$work/herald.log" --workers 2 --heartbeat 60000 ;;
+  nchan) start_nchan "$work/nchan" 1 ;;
+  socketio | ws) start_node_peer "$work/peer.log" "$1" ;;
+  esac
+}
+
+# run SCENARIO SERVER TRANSPORT SUBSCRIBERS TOPICS MESSAGES RATE [INTERVAL_MS] [PUBLISHERS] [SETTLE_MS]
+run() {
+  local scenario=$1 server=$2 transport=$3 interval=${8:-0} publishers=${9:-1} settle=${10:-500}
+  for r in $(seq "$runs"); do
+    start "$server"
+    local line status=0
+    line=$(./build/herald-bench --server "${server%-2w}" --port "$port" --pid "$pids" \
+      --transport "$transport" --subscribers "$4" --topics "$5" --messages "$6" --rate "$7" \
+      --interval "$interval" --publishers "$publishers" --settle "$settle" \
+      --topic "b$RANDOM" 2>"$work/bench.err") || status=$?
+    stop_server
+    if [ -z "$line" ]; then
+      echo "bench: $scenario $server $transport produced nothing:" >&2
+      cat "$work/bench.err" >&2
+      exit 1
+    fi
+    line="{\"scenario\":\"$scenario\",\"setup\":\"$server\",\"run\":$r,\"exit\":$status,${line#\{}"
+    echo "$line" | tee -a "$raw"
+  done
+}
+
+peers=(nchan socketio ws)
+case $profile in
+smoke)
+  for t in sse ws ws-deflate long-poll; do run smoke herald "$t" 50 1 20 100; done
+  run smoke herald short-poll 50 1 20 100 100
+  run smoke herald ws 50 10 100 500 0 2
+  ;;
+quick | full)
+  if [ "$profile" = quick ]; then cmp_msgs=6 idle_sizes=(5000); else cmp_msgs=30 idle_sizes=(1000 5000 19000); fi
+  # transport-compare: a feed (1 message a second on one topic, 1,000 subscribers), short
+  # polling once a second: what each transport costs per delivered message
+  for server in herald nchan; do
+    for t in sse ws long-poll; do run compare "$server" "$t" 1000 1 "$cmp_msgs" 1; done
+    run compare "$server" short-poll 1000 1 "$cmp_msgs" 1 1000
+  done
+  for server in socketio ws; do run compare "$server" ws 1000 1 "$cmp_msgs" 1; done
+  # fan-out: 200 messages as fast as the publisher can send them, to 10,000 subscribers of one topic
+  for server in herald herald-2w nchan; do
+    for t in sse ws; do run fanout "$server" "$t" 10000 1 200 1000000; done
+  done
+  for server in socketio ws; do run fanout "$server" ws 10000 1 200 1000000; done
+  # many topics: 10,000 topics with one subscriber each, 20,000 messages at 5,000/s
+  for server in herald nchan; do
+    for t in sse ws; do run many-topics "$server" "$t" 10000 10000 20000 5000; done
+  done
+  for server in socketio ws; do run many-topics "$server" ws 10000 10000 20000 5000; done
+  # publish throughput: 50,000 publishes over 4 connections to 100 topics, 1 subscriber each
+  for server in herald nchan "${peers[@]:1}"; do
+    t=sse
+    [ "$server" = socketio ] || [ "$server" = ws ] && t=ws
+    run publish "$server" "$t" 100 100 50000 1000000 0 4
+  done
+  # idle connections: server memory per connection, then 2 messages to prove they are alive
+  for n in "${idle_sizes[@]}"; do
+    for server in herald nchan; do
+      for t in sse ws; do run "idle-$n" "$server" "$t" "$n" 1 2 10 0 1 2000; done
+    done
+    for server in socketio ws; do run "idle-$n" "$server" ws "$n" 1 2 10 0 1 2000; done
+  done
+  ;;
+*)
+  echo "usage: bench/suite.sh quick|full|smoke [OUTDIR]" >&2
+  exit 2
+  ;;
+esac
+if [ "$profile" = full ]; then bench/nodes.sh 6 100000 "$raw"; fi
+node bench/report.mjs "$raw" "$out" "$profile"
+if grep -q '"exit":[1-9]' "$raw"; then
+  echo "bench: some runs lost or duplicated messages, or lost connections (\"exit\" in $raw)" >&2
+  exit 1
+fi
