@@ -38,10 +38,11 @@ done
 
 topic="nodes$RANDOM"
 bench() { # INDEX PUBLISH
-  local i=$1 transport=sse
+  local i=$1 transport=sse subs=$per
   [ $((i % 2)) -eq 1 ] && transport=ws
+  [ "$i" -eq $((nodes - 1)) ] && subs=$((total - per * (nodes - 1)))
   ./build/herald-bench --port "${ports[$i]}" --pid "${node_pids[$i]}" --transport "$transport" \
-    --subscribers "$per" --messages 5 --rate 5 --publish "$2" --topic "$topic" --sources 16 \
+    --subscribers "$subs" --messages 5 --rate 5 --publish "$2" --topic "$topic" --sources 16 \
     --settle 2000 >"$work/bench$i.json" 2>"$work/bench$i.err" &
   bench_pids+=("$!")
 }

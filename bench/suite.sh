@@ -58,7 +58,11 @@ smoke)
   run smoke herald ws 50 10 100 500 0 2
   ;;
 quick | full)
-  if [ "$profile" = quick ]; then cmp_msgs=6 idle_sizes=(5000); else cmp_msgs=30 idle_sizes=(1000 5000 19000); fi
+  if [ "$profile" = quick ]; then
+    cmp_msgs=6 fan_msgs=100 topic_msgs=10000 pubs=30000 idle_sizes=(5000)
+  else
+    cmp_msgs=30 fan_msgs=200 topic_msgs=20000 pubs=50000 idle_sizes=(1000 5000 19000)
+  fi
   # transport-compare: a feed (1 message a second on one topic, 1,000 subscribers), short
   # polling once a second: what each transport costs per delivered message
   for server in herald nchan; do
@@ -66,28 +70,28 @@ quick | full)
     run compare "$server" short-poll 1000 1 "$cmp_msgs" 1 1000
   done
   for server in socketio ws; do run compare "$server" ws 1000 1 "$cmp_msgs" 1; done
-  # fan-out: 200 messages as fast as the publisher can send them, to 10,000 subscribers of one topic
+  # fan-out: 200 (quick: 100) messages as fast as the publisher can send them, to 10,000 subscribers of one topic
   for server in herald herald-2w nchan; do
-    for t in sse ws; do run fanout "$server" "$t" 10000 1 200 1000000; done
+    for t in sse ws; do run fanout "$server" "$t" 10000 1 "$fan_msgs" 1000000; done
   done
-  for server in socketio ws; do run fanout "$server" ws 10000 1 200 1000000; done
-  # many topics: 10,000 topics with one subscriber each, 20,000 messages at 5,000/s
+  for server in socketio ws; do run fanout "$server" ws 10000 1 "$fan_msgs" 1000000; done
+  # many topics: 10,000 topics with one subscriber each, 20,000 (quick: 10,000) messages at 5,000/s
   for server in herald nchan; do
-    for t in sse ws; do run many-topics "$server" "$t" 10000 10000 20000 5000; done
+    for t in sse ws; do run many-topics "$server" "$t" 10000 10000 "$topic_msgs" 5000; done
   done
-  for server in socketio ws; do run many-topics "$server" ws 10000 10000 20000 5000; done
-  # publish throughput: 50,000 publishes over 4 connections to 100 topics, 1 subscriber each
+  for server in socketio ws; do run many-topics "$server" ws 10000 10000 "$topic_msgs" 5000; done
+  # publish throughput: 50,000 (quick: 30,000) publishes over 4 connections to 100 topics, 1 subscriber each
   for server in herald nchan "${peers[@]:1}"; do
     t=sse
     [ "$server" = socketio ] || [ "$server" = ws ] && t=ws
-    run publish "$server" "$t" 100 100 50000 1000000 0 4
+    run publish "$server" "$t" 100 100 "$pubs" 1000000 0 4
   done
   # idle connections: server memory per connection, then 2 messages to prove they are alive
   for n in "${idle_sizes[@]}"; do
     for server in herald nchan; do
-      for t in sse ws; do run "idle-$n" "$server" "$t" "$n" 1 2 10 0 1 2000; done
+      for t in sse ws; do run "idle-$n" "$server" "$t" "$n" 1 2 10 0 1 1000; done
     done
-    for server in socketio ws; do run "idle-$n" "$server" ws "$n" 1 2 10 0 1 2000; done
+    for server in socketio ws; do run "idle-$n" "$server" ws "$n" 1 2 10 0 1 1000; done
   done
   ;;
 *)

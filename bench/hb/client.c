@@ -191,18 +191,27 @@ static void on_connect(uv_connect_t *req, int status)
         /* Polls resume from a cursor: nothing published after the first request is missed. */
         hb_sub_opened(sub);
         if (bench->transport == TR_SHORT) {
-            /* spread the pollers over the interval, as unsynchronised clients would be */
-            uv_timer_init(bench->loop, &sub->poll_timer);
+            uv_timer_init(bench->loop, &sub->poll_timer); /* started by hb_short_polls_start */
             sub->poll_timer.data = sub;
-            uv_timer_start(&sub->poll_timer, on_short_timer,
-                           (uint64_t)(rand() % (bench->interval_ms ? bench->interval_ms : 1)),
-                           (uint64_t)bench->interval_ms);
         } else {
             hb_poll_request(sub);
         }
         return;
     }
     send_subscribe(sub);
+}
+
+/* Short pollers start together at t0, each at its own phase of the interval, spread evenly as
+ * unsynchronised clients would be. (Started at connect, a stall in the loop would line them up
+ * again: libuv reschedules a late repeating timer from the time it ran.) */
+void hb_short_polls_start(bench_t *bench)
+{
+    for (int i = 0; i < bench->nsubs; i++) {
+        sub_t *sub = &bench->subs[i];
+        if (sub->closed || !sub->open) continue;
+        uint64_t phase = (uint64_t)i * (uint64_t)bench->interval_ms / (uint64_t)bench->nsubs;
+        uv_timer_start(&sub->poll_timer, on_short_timer, phase, (uint64_t)bench->interval_ms);
+    }
 }
 
 void hb_sub_start(bench_t *bench, sub_t *sub, int index)

@@ -80,6 +80,7 @@ void hb_topic_name(const bench_t *bench, int topic, char *out, size_t size);
 void hb_write(uv_stream_t *stream, const char *data, size_t len, uint64_t *counter);
 void hb_ws_send_text(sub_t *sub, const char *text);
 void hb_sub_opened(sub_t *sub);
+void hb_short_polls_start(bench_t *bench);
 void hb_echo_publish(sub_t *sub, long seq);
 
 /* ws.c */

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include "hb.h"
 
@@ -51,16 +50,19 @@ static void on_done_check(uv_timer_t *timer)
     }
 }
 
-static void begin(bench_t *bench)
+/* After --settle ms of quiet: the server's idle memory, then the clock starts. */
+static void begin(uv_timer_t *settle)
 {
+    bench_t *bench = settle->data;
+    uv_close((uv_handle_t *)settle, NULL);
     if (bench->npids) {
-        usleep((useconds_t)bench->settle_ms * 1000); /* let the server settle: idle memory */
         bench->rss_idle_kb = hb_proc_rss_kb(bench->pids, bench->npids);
         bench->cpu_before = hb_proc_cpu_s(bench->pids, bench->npids);
     }
     bench->bytes_in = bench->bytes_out = 0; /* handshakes are not per-message costs */
     bench->t0_ns = bench->quiet_since = hb_now_ns();
     fprintf(stderr, "hb: open %d\n", bench->opened);
+    if (bench->transport == TR_SHORT) hb_short_polls_start(bench);
     if (bench->echo) {
         bench->sent = bench->nmsgs; /* the clients publish: nothing to wait for */
         for (int i = 0; i < bench->nsubs; i++)
@@ -80,7 +82,10 @@ static void on_open_check(uv_timer_t *timer)
     if (bench->opened + bench->conn_errors < bench->nsubs) return;
     uv_timer_stop(timer);
     uv_timer_stop(&bench->open_timer);
-    begin(bench);
+    static uv_timer_t settle;
+    uv_timer_init(bench->loop, &settle);
+    settle.data = bench;
+    uv_timer_start(&settle, begin, (uint64_t)bench->settle_ms, 0);
 }
 
 static int parse_pids(bench_t *bench, const char *list)
