@@ -22,7 +22,7 @@ for (const run of runs) {
   groups.get(key).push(run);
 }
 const medianKeys = ["deliveries_per_s", "latency_ms.p50", "latency_ms.p90", "latency_ms.p99",
-  "latency_ms.max", "requests_per_delivery", "bytes_in_per_delivery", "bytes_out_per_delivery",
+  "latency_ms.max", "requests_per_delivery", "bytes_in_per_delivery", "bytes_out_per_delivery", "tcp_segments_per_delivery",
   "server_cpu_s", "server_cpu_s_per_million_deliveries", "server_rss_kb_per_idle_conn",
   "server_rss_idle_mb", "seconds", "publishes_acked"];
 const rows = [...groups.values()].map((group) => {
@@ -58,6 +58,7 @@ const columns = [
   ["requests / delivery", (r) => fmt(r.requests_per_delivery, 3)],
   ["bytes in / delivery", (r) => fmt(r.bytes_in_per_delivery, 1)],
   ["bytes out / delivery", (r) => fmt(r.bytes_out_per_delivery, 1)],
+  ["TCP segments / delivery", (r) => fmt(r.tcp_segments_per_delivery, 2)],
   ["server KiB / idle conn", (r) => fmt(r.server_rss_kb_per_idle_conn, 2)],
   ["lost / dup / conn errors", (r) => `${r.lost} / ${r.duplicates} / ${r.conn_errors}`],
 ];
@@ -82,6 +83,7 @@ for (const scenario of scenarios) {
     `${set.some((r) => r.interval_ms) ? `, short polls every ${set.find((r) => r.interval_ms).interval_ms} ms` : ""}.\n\n`;
   md += `| ${cols.map((c) => c[0]).join(" | ")} |\n|${cols.map(() => "---").join("|")}|\n`;
   for (const row of set) md += `| ${cols.map((c) => c[1](row)).join(" | ")} |\n`;
+  if (scenario.startsWith("compare")) md += relativeToSse(set);
   const charts = chartsFor(scenario);
   for (const [metric, title] of charts) {
     const file = `${profile}-${scenario}-${metric.replace(/_/g, "-")}.svg`;
@@ -92,8 +94,25 @@ for (const scenario of scenarios) {
 fs.writeFileSync(path.join(outDir, `${profile}.md`), md);
 console.log(md);
 
+// The seed's question, per server: what each transport costs per delivered message, as a
+// multiple of SSE on the same server in the same run.
+function relativeToSse(set) {
+  let out = "\nPer delivered message, relative to SSE on the same server:\n\n" +
+    "| setup | transport | requests | bytes (both ways) | × SSE bytes | TCP segments | server CPU µs | × SSE CPU | p50 ms | p99 ms |\n" +
+    "|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const row of set) {
+    const sse = set.find((r) => r.setup === row.setup && r.transport === "sse");
+    const bytes = (r) => r.bytes_in_per_delivery + r.bytes_out_per_delivery;
+    const cpu = (r) => r.server_cpu_s_per_million_deliveries;
+    out += `| ${row.setup} | ${row.transport} | ${fmt(row.requests_per_delivery, 2)} | ${fmt(bytes(row), 0)} | ` +
+      `${sse ? fmt(bytes(row) / bytes(sse), 2) : ""} | ${fmt(row.tcp_segments_per_delivery, 2)} | ${fmt(cpu(row), 1)} | ` +
+      `${sse && cpu(sse) ? fmt(cpu(row) / cpu(sse), 2) : ""} | ${fmt(row.latency_ms_p50, 1)} | ${fmt(row.latency_ms_p99, 1)} |\n`;
+  }
+  return out;
+}
+
 function chartsFor(scenario) {
-  if (scenario === "compare")
+  if (scenario.startsWith("compare"))
     return [["server_cpu_s_per_million_deliveries", "Server CPU seconds per million deliveries (lower is better)"],
       ["latency_ms_p50", "Latency p50, ms (lower is better)"],
       ["bytes_in_per_delivery", "Bytes to the subscriber per delivery (lower is better)"],

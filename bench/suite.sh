@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The herald-bench suite: herald side by side with nchan, Socket.IO and the ws server, each case
 # on a freshly started server, then bench/report.mjs writes JSON, markdown and SVG charts.
-# Usage: bench/suite.sh quick|full|smoke [OUTDIR]
+# Usage: [ONLY=REGEX] bench/suite.sh quick|full|smoke [OUTDIR]
+#   ONLY reruns the scenarios it matches (e.g. ONLY='^idle-19000$|^nodes'), replacing their
+#   lines in OUTDIR/PROFILE.jsonl and keeping the others.
 #   quick (make bench, a few minutes), full (make bench-full, medians of 3, idle up to 19k
 #   connections per process and 100k across nodes), smoke (CI: herald only, seconds).
 # Servers run one worker each (herald --workers 1, nginx worker_processes 1, Node's one thread)
@@ -15,7 +17,14 @@ runs=1
 [ "$profile" = full ] && runs=3
 mkdir -p "$out"
 raw="$out/$profile.jsonl"
-: >"$raw"
+only=${ONLY:-}
+if [ -n "$only" ] && [ -f "$raw" ]; then
+  node -e 'const fs = require("fs"), [file, only] = process.argv.slice(1), re = new RegExp(only);
+    const keep = fs.readFileSync(file, "utf8").split("\n").filter((l) => l && !re.test(JSON.parse(l).scenario));
+    fs.writeFileSync(file, keep.map((l) => l + "\n").join(""));' "$raw" "$only"
+else
+  : >"$raw"
+fi
 work=$(mktemp -d)
 pid=
 trap 'stop_server; rm -rf "$work"' EXIT
@@ -31,6 +40,7 @@ start() { # SERVER: starts it fresh; sets $port, $pid, $pids
 
 # run SCENARIO SERVER TRANSPORT SUBSCRIBERS TOPICS MESSAGES RATE [INTERVAL_MS] [PUBLISHERS] [SETTLE_MS]
 run() {
+  [ -z "$only" ] || [[ $1 =~ $only ]] || return 0
   local scenario=$1 server=$2 transport=$3 interval=${8:-0} publishers=${9:-1} settle=${10:-500}
   for r in $(seq "$runs"); do
     start "$server"
@@ -59,9 +69,11 @@ smoke)
   ;;
 quick | full)
   if [ "$profile" = quick ]; then
-    cmp_msgs=6 fan_msgs=100 topic_msgs=10000 pubs=30000 idle_sizes=(5000)
+    cmp_msgs=5 busy_msgs=200 fan_subs=5000 fan_msgs=50 topics=5000 topic_msgs=10000 pubs=20000
+    idle_sizes=(5000)
   else
-    cmp_msgs=30 fan_msgs=200 topic_msgs=20000 pubs=50000 idle_sizes=(1000 5000 19000)
+    cmp_msgs=30 busy_msgs=1000 fan_subs=10000 fan_msgs=200 topics=10000 topic_msgs=20000 pubs=50000
+    idle_sizes=(1000 5000 19000)
   fi
   # transport-compare: a feed (1 message a second on one topic, 1,000 subscribers), short
   # polling once a second: what each transport costs per delivered message
@@ -70,17 +82,24 @@ quick | full)
     run compare "$server" short-poll 1000 1 "$cmp_msgs" 1 1000
   done
   for server in socketio ws; do run compare "$server" ws 1000 1 "$cmp_msgs" 1; done
-  # fan-out: 200 (quick: 100) messages as fast as the publisher can send them, to 10,000 subscribers of one topic
-  for server in herald herald-2w nchan; do
-    for t in sse ws; do run fanout "$server" "$t" 10000 1 "$fan_msgs" 1000000; done
-  done
-  for server in socketio ws; do run fanout "$server" ws 10000 1 "$fan_msgs" 1000000; done
-  # many topics: 10,000 topics with one subscriber each, 20,000 (quick: 10,000) messages at 5,000/s
+  # the same at 100 messages a second: now a poll brings back many messages at once
   for server in herald nchan; do
-    for t in sse ws; do run many-topics "$server" "$t" 10000 10000 "$topic_msgs" 5000; done
+    for t in sse ws long-poll; do run compare-busy "$server" "$t" 1000 1 "$busy_msgs" 100; done
+    run compare-busy "$server" short-poll 1000 1 "$busy_msgs" 100 1000
   done
-  for server in socketio ws; do run many-topics "$server" ws 10000 10000 "$topic_msgs" 5000; done
-  # publish throughput: 50,000 (quick: 30,000) publishes over 4 connections to 100 topics, 1 subscriber each
+  # fan-out: 200 messages as fast as the publisher can send them, to 10,000 subscribers of one
+  # topic (quick: 50 messages to 5,000)
+  for server in herald herald-2w nchan; do
+    for t in sse ws; do run fanout "$server" "$t" "$fan_subs" 1 "$fan_msgs" 1000000; done
+  done
+  for server in socketio ws; do run fanout "$server" ws "$fan_subs" 1 "$fan_msgs" 1000000; done
+  # many topics: 10,000 topics with one subscriber each, 20,000 messages at 5,000/s (quick:
+  # 5,000 topics, 10,000 messages)
+  for server in herald nchan; do
+    for t in sse ws; do run many-topics "$server" "$t" "$topics" "$topics" "$topic_msgs" 5000; done
+  done
+  for server in socketio ws; do run many-topics "$server" ws "$topics" "$topics" "$topic_msgs" 5000; done
+  # publish throughput: 50,000 (quick: 20,000) publishes over 4 connections to 100 topics, 1 subscriber each
   for server in herald nchan "${peers[@]:1}"; do
     t=sse
     [ "$server" = socketio ] || [ "$server" = ws ] && t=ws
@@ -99,7 +118,9 @@ quick | full)
   exit 2
   ;;
 esac
-if [ "$profile" = full ]; then bench/nodes.sh 6 100000 "$raw"; fi
+if [ "$profile" = full ] && { [ -z "$only" ] || [[ nodes-100000 =~ $only ]]; }; then
+  bench/nodes.sh 6 100000 "$raw"
+fi
 node bench/report.mjs "$raw" "$out" "$profile"
 if grep -q '"exit":[1-9]' "$raw"; then
   echo "bench: some runs lost or duplicated messages, or lost connections (\"exit\" in $raw)" >&2

@@ -13,6 +13,8 @@ typedef enum { SRV_HERALD, SRV_NCHAN, SRV_SOCKETIO, SRV_WS } server_t;
 
 typedef struct bench_s bench_t;
 
+#define HB_SCRATCH (1 << 20)
+
 /* One subscriber connection. Bytes read are appended to `in` and consumed by the transport's
  * parser; what a parser cannot finish stays for the next read. */
 typedef struct sub_s {
@@ -40,6 +42,7 @@ typedef struct pub_s {
     bench_t *bench;
     char tail[16]; /* the end of the last read: a status line may straddle two reads */
     size_t tail_len;
+    int attempts; /* refused connects so far */
 } pub_t;
 
 struct bench_s {
@@ -53,14 +56,16 @@ struct bench_s {
     int npids, pids[16];
     int opened, connected, conn_errors;
     long delivered, lost, dups, requests, publish_acked, publish_failed;
-    uint64_t bytes_in, bytes_out;
+    uint64_t bytes_in, bytes_out, segments_before;
     uint32_t *lat_us;
     size_t nlat, lat_cap;
     uint64_t t0_ns, last_ns, first_due_ns;
     int sent;
     sub_t *subs;
     pub_t *pubs;
-    uv_timer_t pub_timer, done_timer, open_timer;
+    uv_timer_t pub_timer, done_timer, open_timer, settle_timer;
+    int started;      /* subscriber connections begun */
+    uint8_t *scratch; /* HB_SCRATCH bytes: an inflated WebSocket message */
     double cpu_before, rss_before_kb, rss_idle_kb;
     uint64_t quiet_since;
     long last_delivered;
@@ -70,6 +75,7 @@ struct bench_s {
 uint64_t hb_now_ns(void);
 double hb_proc_cpu_s(const int *pids, int npids);
 double hb_proc_rss_kb(const int *pids, int npids);
+uint64_t hb_tcp_out_segments(void);
 int hb_payload(char *out, size_t size, int min_len, long seq, uint64_t due);
 void hb_scan_payloads(sub_t *sub, const char *text, size_t len);
 void hb_report(bench_t *bench);

@@ -10,13 +10,14 @@
 
 #define MAX_CONNECTING 1000 /* connections in their handshake at once */
 
-static int started;
-
 static void on_connect_tick(uv_timer_t *timer)
 {
     bench_t *bench = timer->data;
-    while (started < bench->nsubs && started - bench->opened - bench->conn_errors < MAX_CONNECTING)
-        hb_sub_start(bench, &bench->subs[started], started), started++;
+    while (bench->started < bench->nsubs &&
+           bench->started - bench->opened - bench->conn_errors < MAX_CONNECTING) {
+        hb_sub_start(bench, &bench->subs[bench->started], bench->started);
+        bench->started++;
+    }
 }
 
 static long expected_deliveries(const bench_t *bench)
@@ -54,12 +55,12 @@ static void on_done_check(uv_timer_t *timer)
 static void begin(uv_timer_t *settle)
 {
     bench_t *bench = settle->data;
-    uv_close((uv_handle_t *)settle, NULL);
     if (bench->npids) {
         bench->rss_idle_kb = hb_proc_rss_kb(bench->pids, bench->npids);
         bench->cpu_before = hb_proc_cpu_s(bench->pids, bench->npids);
     }
     bench->bytes_in = bench->bytes_out = 0; /* handshakes are not per-message costs */
+    bench->segments_before = hb_tcp_out_segments();
     bench->t0_ns = bench->quiet_since = hb_now_ns();
     fprintf(stderr, "hb: open %d\n", bench->opened);
     if (bench->transport == TR_SHORT) hb_short_polls_start(bench);
@@ -82,10 +83,8 @@ static void on_open_check(uv_timer_t *timer)
     if (bench->opened + bench->conn_errors < bench->nsubs) return;
     uv_timer_stop(timer);
     uv_timer_stop(&bench->open_timer);
-    static uv_timer_t settle;
-    uv_timer_init(bench->loop, &settle);
-    settle.data = bench;
-    uv_timer_start(&settle, begin, (uint64_t)bench->settle_ms, 0);
+    bench->settle_timer.data = bench;
+    uv_timer_start(&bench->settle_timer, begin, (uint64_t)bench->settle_ms, 0);
 }
 
 static int parse_pids(bench_t *bench, const char *list)
@@ -210,12 +209,14 @@ int main(int argc, char **argv)
     bench.lat_cap = (size_t)expected_deliveries(&bench);
     bench.lat_us = malloc((bench.lat_cap ? bench.lat_cap : 1) * sizeof *bench.lat_us);
     bench.subs = calloc((size_t)bench.nsubs, sizeof *bench.subs);
-    if (!bench.lat_us || !bench.subs) return 1;
+    bench.scratch = malloc(HB_SCRATCH);
+    if (!bench.lat_us || !bench.subs || !bench.scratch) return 1;
     if (bench.npids) bench.rss_before_kb = hb_proc_rss_kb(bench.pids, bench.npids);
     if (bench.publish && !bench.echo) hb_pub_start(&bench);
     uv_timer_init(bench.loop, &bench.pub_timer);
     uv_timer_init(bench.loop, &bench.done_timer);
     uv_timer_init(bench.loop, &bench.open_timer);
+    uv_timer_init(bench.loop, &bench.settle_timer);
     bench.open_timer.data = &bench;
     uv_timer_start(&bench.open_timer, on_connect_tick, 0, 1);
     uv_timer_t open_check;
@@ -223,5 +224,12 @@ int main(int argc, char **argv)
     open_check.data = &bench;
     uv_timer_start(&open_check, on_open_check, 10, 10);
     uv_run(bench.loop, UV_RUN_DEFAULT);
-    return bench.lost || bench.dups || bench.conn_errors ? 1 : 0;
+    int failed = bench.lost || bench.dups || bench.conn_errors;
+    for (int i = 0; i < bench.nsubs; i++)
+        free(bench.subs[i].in);
+    free(bench.subs);
+    free(bench.pubs);
+    free(bench.lat_us);
+    free(bench.scratch);
+    return failed ? 1 : 0;
 }

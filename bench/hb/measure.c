@@ -54,6 +54,30 @@ double hb_proc_rss_kb(const int *pids, int npids)
     return total;
 }
 
+/* TCP segments this machine has sent (OutSegs in /proc/net/snmp): on loopback, every segment
+ * of every connection, both directions, publisher included. */
+uint64_t hb_tcp_out_segments(void)
+{
+    FILE *f = fopen("/proc/net/snmp", "r");
+    char names[512], values[512];
+    uint64_t segments = 0;
+    if (!f) return 0;
+    while (fgets(names, sizeof names, f) && fgets(values, sizeof values, f)) {
+        if (strncmp(names, "Tcp:", 4) != 0) continue;
+        char *name_save = NULL, *value_save = NULL;
+        char *name = strtok_r(names, " \n", &name_save);
+        char *value = strtok_r(values, " \n", &value_save);
+        while (name && value) {
+            if (!strcmp(name, "OutSegs")) segments = strtoull(value, NULL, 10);
+            name = strtok_r(NULL, " \n", &name_save);
+            value = strtok_r(NULL, " \n", &value_save);
+        }
+        break;
+    }
+    fclose(f);
+    return segments;
+}
+
 /* "hb:SEQ:DUE:" then filler up to min_len bytes. The filler has no ':' so it never reads as a
  * payload, and no character any of the servers would escape. */
 int hb_payload(char *out, size_t size, int min_len, long seq, uint64_t due)
@@ -124,7 +148,8 @@ void hb_report(bench_t *bench)
            "\"conn_errors\":%d,\"seconds\":%.3f,\"deliveries_per_s\":%.0f,"
            "\"latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
            "\"requests_per_delivery\":%.3f,\"bytes_in_per_delivery\":%.1f,"
-           "\"bytes_out_per_delivery\":%.1f,\"publishes_acked\":%ld,\"publishes_failed\":%ld",
+           "\"bytes_out_per_delivery\":%.1f,\"tcp_segments_per_delivery\":%.2f,"
+           "\"publishes_acked\":%ld,\"publishes_failed\":%ld",
            server_names[bench->srv], transport_names[bench->transport],
            bench->deflate ? "-deflate" : "", bench->echo ? "echo" : "fanout", bench->nsubs,
            bench->ntopics, bench->nmsgs, bench->rate, bench->payload,
@@ -132,7 +157,9 @@ void hb_report(bench_t *bench)
            expected - bench->delivered, bench->dups, bench->conn_errors, secs,
            secs > 0 ? (double)bench->delivered / secs : 0, PCT(0.50), PCT(0.90), PCT(0.99),
            PCT(1.0), (double)bench->requests / (double)got, (double)bench->bytes_in / (double)got,
-           (double)bench->bytes_out / (double)got, bench->publish_acked, bench->publish_failed);
+           (double)bench->bytes_out / (double)got,
+           (double)(hb_tcp_out_segments() - bench->segments_before) / (double)got,
+           bench->publish_acked, bench->publish_failed);
     if (bench->npids) {
         double cpu = hb_proc_cpu_s(bench->pids, bench->npids) - bench->cpu_before;
         printf(",\"server_cpu_s\":%.3f,\"server_cpu_s_per_million_deliveries\":%.2f,"

@@ -45,27 +45,42 @@ static void on_alloc(uv_handle_t *handle, size_t size, uv_buf_t *buf)
     *buf = uv_buf_init(malloc(size), (unsigned)size);
 }
 
+static void pub_connect(pub_t *pub);
+
+static void on_pub_closed(uv_handle_t *handle)
+{
+    pub_connect(handle->data);
+}
+
+/* A refused publisher connection is retried (a server's accept queue can be full while the
+ * subscribers pour in); after 50 refusals the run is pointless. */
 static void on_pub_connect(uv_connect_t *req, int status)
 {
     pub_t *pub = req->handle->data;
     free(req);
     if (status < 0) {
         fprintf(stderr, "hb: publisher connect failed: %s\n", uv_err_name(status));
-        exit(1);
+        if (++pub->attempts >= 50) exit(1);
+        uv_close((uv_handle_t *)&pub->tcp, on_pub_closed);
+        return;
     }
     uv_read_start((uv_stream_t *)&pub->tcp, on_alloc, on_pub_read);
+}
+
+static void pub_connect(pub_t *pub)
+{
+    uv_tcp_init(pub->bench->loop, &pub->tcp);
+    pub->tcp.data = pub;
+    uv_connect_t *req = malloc(sizeof *req);
+    uv_tcp_connect(req, &pub->tcp, (struct sockaddr *)&pub->bench->pub_server, on_pub_connect);
 }
 
 void hb_pub_start(bench_t *bench)
 {
     bench->pubs = calloc((size_t)bench->npubs, sizeof *bench->pubs);
     for (int i = 0; i < bench->npubs; i++) {
-        pub_t *pub = &bench->pubs[i];
-        pub->bench = bench;
-        uv_tcp_init(bench->loop, &pub->tcp);
-        pub->tcp.data = pub;
-        uv_connect_t *req = malloc(sizeof *req);
-        uv_tcp_connect(req, &pub->tcp, (struct sockaddr *)&bench->pub_server, on_pub_connect);
+        bench->pubs[i].bench = bench;
+        pub_connect(&bench->pubs[i]);
     }
 }
 

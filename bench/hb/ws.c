@@ -61,20 +61,20 @@ static void on_text(sub_t *sub, const char *text, size_t len)
 /* permessage-deflate as both servers use it here: each message inflates on its own. */
 static void on_compressed(sub_t *sub, const uint8_t *data, size_t len)
 {
-    static uint8_t out[1 << 20];
     static const uint8_t tail[4] = {0, 0, 0xff, 0xff};
+    uint8_t *out = sub->bench->scratch;
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit2(&zs, -15) != Z_OK) return;
     zs.next_out = out;
-    zs.avail_out = sizeof out;
+    zs.avail_out = HB_SCRATCH;
     zs.next_in = (uint8_t *)data;
     zs.avail_in = (uInt)len;
     inflate(&zs, Z_SYNC_FLUSH);
     zs.next_in = (uint8_t *)tail;
     zs.avail_in = 4;
     inflate(&zs, Z_SYNC_FLUSH);
-    on_text(sub, (const char *)out, sizeof out - zs.avail_out);
+    on_text(sub, (const char *)out, HB_SCRATCH - zs.avail_out);
     inflateEnd(&zs);
 }
 
