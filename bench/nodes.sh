@@ -3,7 +3,8 @@
 # split over one herald-bench process per node (this machine caps a process at 20,000 open
 # files), even nodes SSE and odd ones WebSocket. Once every process holds its connections, the
 # last one publishes 5 messages on its node; all must reach every connection through Redis.
-# Appends one line (the sum and the worst of the processes) to RAW, and prints each process.
+# Appends to RAW one line per process (setup node-I) and one for the whole (the sum, and the
+# worst latency of the processes).
 # Usage: bench/nodes.sh [NODES] [TOTAL] [RAW]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,7 +59,12 @@ bench $((nodes - 1)) 1
 status=0
 for p in "${bench_pids[@]}"; do wait "$p" || status=1; done
 echo "nodes: $total connections on $nodes nodes, whole run $(( $(date +%s) - started )) s" >&2
-cat "$work"/bench*.json
+for i in $(seq 0 $((nodes - 1))); do
+  # a process cannot tell its own TCP segments from the others': that figure is dropped
+  sed -e "s/^{/{\"scenario\":\"nodes-$total\",\"setup\":\"node-$i\",\"run\":1,\"exit\":$status,/" \
+    -e "s/\"tcp_segments_per_delivery\":[0-9.]*/\"tcp_segments_per_delivery\":null/" \
+    "$work/bench$i.json" | tee -a "$raw"
+done
 
 node -e '
 const fs = require("fs");
@@ -73,7 +79,7 @@ const line = { scenario: `nodes-${total}`, setup: `herald-x${nodes}-redis`, run:
   duplicates: sum((r) => r.duplicates), conn_errors: sum((r) => r.conn_errors), seconds: max((r) => r.seconds),
   deliveries_per_s: 0, latency_ms: { p50: max((r) => r.latency_ms.p50), p90: max((r) => r.latency_ms.p90),
     p99: max((r) => r.latency_ms.p99), max: max((r) => r.latency_ms.max) },
-  requests_per_delivery: 0, bytes_in_per_delivery: sum((r) => r.bytes_in_per_delivery * r.delivered) / Math.max(1, sum((r) => r.delivered)),
+  requests_per_delivery: 0, tcp_segments_per_delivery: null, bytes_in_per_delivery: sum((r) => r.bytes_in_per_delivery * r.delivered) / Math.max(1, sum((r) => r.delivered)),
   bytes_out_per_delivery: 0, publishes_acked: sum((r) => r.publishes_acked), publishes_failed: 0,
   server_cpu_s: sum((r) => r.server_cpu_s), server_cpu_s_per_million_deliveries: sum((r) => r.server_cpu_s) * 1e6 / Math.max(1, sum((r) => r.delivered)),
   server_rss_kb_per_idle_conn: sum((r) => r.server_rss_kb_per_idle_conn * r.subscribers) / sum((r) => r.subscribers),
