@@ -6,6 +6,19 @@ free_port() {
   node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
+# wait_port LOG SED WHAT: sets $port from the line of LOG that SED picks out, or exits.
+wait_port() {
+  port=
+  for _ in $(seq 100); do
+    port=$(sed -n "$2" "$1")
+    [ -n "$port" ] && return 0
+    sleep 0.05
+  done
+  echo "$3 did not start" >&2
+  cat "$1" >&2
+  exit 1
+}
+
 # start_herald LOG ARGS...: build/herald on a free port with ARGS, logging to LOG.
 start_herald() {
   local log=$1
@@ -13,15 +26,7 @@ start_herald() {
   ./build/herald --listen 127.0.0.1:0 --log-level info "$@" 2>"$log" &
   pid=$!
   pids=$pid
-  port=
-  for _ in $(seq 100); do
-    port=$(sed -n 's/.*event=server\.listening addr=[^ ]*:\([0-9]*\) .*/\1/p' "$log")
-    [ -n "$port" ] && return 0
-    sleep 0.05
-  done
-  echo "herald did not start" >&2
-  cat "$log" >&2
-  exit 1
+  wait_port "$log" 's/.*event=server\.listening addr=[^ ]*:\([0-9]*\) .*/\1/p' herald
 }
 
 # start_nchan DIR WORKERS: nginx with libnginx-mod-nchan (bench/peers/nchan.conf.in) in DIR.
@@ -49,15 +54,7 @@ start_node_peer() {
   node "bench/peers/${name}_server.mjs" 0 >"$log" 2>&1 &
   pid=$!
   pids=$pid
-  port=
-  for _ in $(seq 100); do
-    port=$(sed -n 's/^listening \([0-9]*\)$/\1/p' "$log")
-    [ -n "$port" ] && return 0
-    sleep 0.05
-  done
-  echo "bench/peers/${name}_server.mjs did not start (npm ci in bench/peers?)" >&2
-  cat "$log" >&2
-  exit 1
+  wait_port "$log" 's/^listening \([0-9]*\)$/\1/p' "bench/peers/${name}_server.mjs (npm ci in bench/peers?)"
 }
 
 stop_server() {

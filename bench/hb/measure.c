@@ -15,18 +15,26 @@ uint64_t hb_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The start of /proc/PID/NAME, NUL-terminated; 0 when the process is gone. */
+static size_t read_proc(int pid, const char *name, char *buf, size_t size)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", pid, name);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, size - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return n;
+}
+
 /* utime + stime of each process, in seconds (fields 14 and 15 of /proc/PID/stat). */
 double hb_proc_cpu_s(const int *pids, int npids)
 {
     double total = 0;
     for (int i = 0; i < npids; i++) {
-        char path[64], buf[1024];
-        snprintf(path, sizeof path, "/proc/%d/stat", pids[i]);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
+        char buf[1024];
+        if (!read_proc(pids[i], "stat", buf, sizeof buf)) continue;
         char *after_name = strrchr(buf, ')');
         unsigned long utime = 0, stime = 0;
         if (after_name)
@@ -41,15 +49,9 @@ double hb_proc_rss_kb(const int *pids, int npids)
 {
     double total = 0;
     for (int i = 0; i < npids; i++) {
-        char path[64], line[256];
-        snprintf(path, sizeof path, "/proc/%d/status", pids[i]);
-        FILE *f = fopen(path, "r");
-        double kb = 0;
-        if (!f) continue;
-        while (fgets(line, sizeof line, f))
-            if (sscanf(line, "VmRSS: %lf", &kb) == 1) break;
-        fclose(f);
-        total += kb;
+        char buf[4096], *rss;
+        if (!read_proc(pids[i], "status", buf, sizeof buf)) continue;
+        if ((rss = strstr(buf, "\nVmRSS:")) != NULL) total += strtod(rss + 7, NULL);
     }
     return total;
 }

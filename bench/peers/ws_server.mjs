@@ -1,24 +1,13 @@
 // Raw WebSocket peer for herald-bench, on the ws npm server: a client connects to /{topic}
 // and gets every body POSTed to /pub/{topic} as one text message. The smallest pub/sub a
 // Node.js app would write on ws; no history, no resume. Prints "listening PORT".
-import http from "node:http";
 import { WebSocketServer } from "ws";
+import { publishServer, listen } from "./publish_server.mjs";
 
 const topics = new Map(); // topic -> Set of sockets
 
-const server = http.createServer((req, res) => {
-  const match = /^\/pub\/([^/?]+)$/.exec(req.url);
-  if (req.method !== "POST" || !match) {
-    res.writeHead(404).end();
-    return;
-  }
-  const chunks = [];
-  req.on("data", (chunk) => chunks.push(chunk));
-  req.on("end", () => {
-    const body = Buffer.concat(chunks).toString();
-    for (const socket of topics.get(decodeURIComponent(match[1])) || []) socket.send(body);
-    res.writeHead(200, { "Content-Type": "text/plain" }).end("ok");
-  });
+const server = publishServer((topic, body) => {
+  for (const socket of topics.get(topic) || []) socket.send(body);
 });
 const wss = new WebSocketServer({ server, perMessageDeflate: false });
 wss.on("connection", (socket, req) => {
@@ -31,7 +20,4 @@ wss.on("connection", (socket, req) => {
     if (set.size === 0) topics.delete(topic);
   });
 });
-server.keepAliveTimeout = 300000;
-server.listen(Number(process.argv[2] || 0), "127.0.0.1", () => {
-  console.log(`listening ${server.address().port}`);
-});
+listen(server);
