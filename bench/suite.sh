@@ -82,6 +82,8 @@ quick | full)
     run compare "$server" short-poll 1000 1 "$cmp_msgs" 1 1000
   done
   for server in socketio ws; do run compare "$server" ws 1000 1 "$cmp_msgs" 1; done
+  # long polling on every server that has it, Socket.IO's fallback included (same load)
+  for server in herald nchan socketio; do run compare-long-poll "$server" long-poll 1000 1 "$cmp_msgs" 1; done
   # the same at 100 messages a second: now a poll brings back many messages at once
   for server in herald nchan; do
     for t in sse ws long-poll; do run compare-busy "$server" "$t" 1000 1 "$busy_msgs" 100; done

@@ -188,8 +188,9 @@ static void on_connect(uv_connect_t *req, int status)
     bench->connected++;
     uv_read_start((uv_stream_t *)&sub->tcp, on_alloc, on_read);
     if (bench->transport == TR_LONG || bench->transport == TR_SHORT) {
-        /* Polls resume from a cursor: nothing published after the first request is missed. */
-        hb_sub_opened(sub);
+        /* Polls resume from a cursor: nothing published after the first request is missed.
+         * (Socket.IO keeps no cursor: its subscriber is open once its room join is confirmed.) */
+        if (bench->srv != SRV_SOCKETIO) hb_sub_opened(sub);
         if (bench->transport == TR_SHORT) {
             uv_timer_init(bench->loop, &sub->poll_timer); /* started by hb_short_polls_start */
             sub->poll_timer.data = sub;

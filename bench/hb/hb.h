@@ -34,6 +34,11 @@ typedef struct sub_s {
     char etag[64], modified[64]; /* nchan: Etag and Last-Modified of the last answer */
     long body_len;               /* -1 until the head of an answer is read */
     int status;
+    /* Socket.IO polling: the session, and the second connection its POSTs go on */
+    char sid[64];
+    uv_tcp_t post_tcp;
+    int post_ready, post_in_flight;
+    char post_pending[256];
 } sub_t;
 
 /* One publisher connection (HTTP/1.1 keep-alive, requests pipelined). */
@@ -95,6 +100,12 @@ void hb_ws_consume(sub_t *sub);
 /* poll.c */
 void hb_poll_request(sub_t *sub);
 void hb_poll_consume(sub_t *sub);
+
+/* eio_poll.c */
+void hb_eio_request(sub_t *sub);
+void hb_eio_answer(sub_t *sub, const char *body, size_t len);
+void hb_socketio_packet(sub_t *sub, const char *packet, size_t len,
+                        void (*send)(sub_t *, const char *));
 
 /* publisher.c */
 void hb_pub_start(bench_t *bench);

@@ -172,8 +172,10 @@ static int check_options(const bench_t *bench)
         (bench->rate < 1 && !bench->echo) || bench->npubs < 1 || bench->sources < 1 ||
         bench->sources > 250 || bench->payload > 60000)
         why = "a count out of range";
-    else if ((bench->srv == SRV_SOCKETIO || bench->srv == SRV_WS) && bench->transport != TR_WS)
-        why = "Socket.IO and the ws server are measured over WebSocket only";
+    else if (bench->srv == SRV_WS && bench->transport != TR_WS)
+        why = "the ws server is measured over WebSocket only";
+    else if (bench->srv == SRV_SOCKETIO && bench->transport != TR_WS && bench->transport != TR_LONG)
+        why = "Socket.IO is measured over WebSocket and long polling";
     else if (bench->echo && (bench->srv != SRV_HERALD || bench->transport != TR_WS))
         why = "--mode echo needs --server herald and a WebSocket transport";
     else if (bench->transport == TR_SHORT && bench->interval_ms < 1)

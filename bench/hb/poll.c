@@ -12,6 +12,10 @@ void hb_poll_request(sub_t *sub)
 {
     bench_t *bench = sub->bench;
     if (sub->in_flight || sub->closed) return;
+    if (bench->srv == SRV_SOCKETIO) {
+        hb_eio_request(sub);
+        return;
+    }
     char topic[128], request[1024];
     int n;
     hb_topic_name(bench, sub->topic, topic, sizeof topic);
@@ -70,6 +74,10 @@ static size_t read_head(sub_t *sub)
 
 static void answer_done(sub_t *sub, const char *body, size_t len)
 {
+    if (sub->bench->srv == SRV_SOCKETIO && sub->status == 200) {
+        hb_eio_answer(sub, body, len);
+        return;
+    }
     if (sub->status == 200) {
         hb_scan_payloads(sub, body, len);
         if (sub->bench->srv == SRV_HERALD) {

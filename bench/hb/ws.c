@@ -23,20 +23,10 @@ static void herald_subscribe(sub_t *sub)
 
 static void socketio_text(sub_t *sub, const char *text, size_t len)
 {
-    char frame[256], topic[128];
-    if (len >= 1 && text[0] == '0') {
+    if (len >= 1 && text[0] == '0')
         hb_ws_send_text(sub, "40"); /* Engine.IO open: connect to the default namespace */
-    } else if (len >= 2 && text[0] == '4' && text[1] == '0') {
-        hb_topic_name(sub->bench, sub->topic, topic, sizeof topic);
-        snprintf(frame, sizeof frame, "42[\"sub\",\"%s\"]", topic);
-        hb_ws_send_text(sub, frame);
-    } else if (len == 1 && text[0] == '2') {
-        hb_ws_send_text(sub, "3");
-    } else if (len > 14 && memcmp(text, "42[\"subscribed\"", 15) == 0) {
-        hb_sub_opened(sub);
-    } else {
-        hb_scan_payloads(sub, text, len);
-    }
+    else
+        hb_socketio_packet(sub, text, len, hb_ws_send_text);
 }
 
 static void on_text(sub_t *sub, const char *text, size_t len)

@@ -85,9 +85,12 @@ test('herald-bench reports loss and fails when the server dies mid-run', async (
 });
 
 test('herald-bench refuses what it cannot measure, with a reason', async () => {
-  const { code, stderr } = await runBench(['--server', 'socketio', '--transport', 'sse']);
+  const { code, stderr } = await runBench(['--server', 'ws', '--transport', 'sse']);
   assert.equal(code, 2);
   assert.match(stderr, /WebSocket only/);
+  const socketio = await runBench(['--server', 'socketio', '--transport', 'short-poll', '--interval', '100']);
+  assert.equal(socketio.code, 2);
+  assert.match(socketio.stderr, /Socket.IO is measured over WebSocket and long polling/);
   const bad = await runBench(['--transport', 'carrier-pigeon']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /usage/);
