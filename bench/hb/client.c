@@ -21,24 +21,68 @@ static void on_write_free(uv_write_t *req, int status)
     free(req);
 }
 
+/* A write request with room for len bytes after it (*data): one allocation, freed when written. */
+static uv_write_t *write_req(size_t len, char **data)
+{
+    uv_write_t *req = malloc(sizeof *req + len);
+    *data = req ? (char *)(req + 1) : NULL;
+    return req;
+}
+
+static void write_submit(uv_stream_t *stream, uv_write_t *req, size_t len, uint64_t *counter)
+{
+    uv_buf_t buf = uv_buf_init((char *)(req + 1), (unsigned)len);
+    if (counter) *counter += len;
+    if (uv_write(req, stream, &buf, 1, on_write_free) != 0) free(req);
+}
+
 /* Copies data; adds its length to *counter when given. */
 void hb_write(uv_stream_t *stream, const char *data, size_t len, uint64_t *counter)
 {
-    uv_write_t *req = malloc(sizeof *req + len);
+    char *copy;
+    uv_write_t *req = write_req(len, &copy);
     if (!req) return;
-    char *copy = (char *)(req + 1);
     memcpy(copy, data, len);
-    uv_buf_t buf = uv_buf_init(copy, (unsigned)len);
-    if (counter) *counter += len;
-    if (uv_write(req, stream, &buf, 1, on_write_free) != 0) free(req);
+    write_submit(stream, req, len, counter);
+}
+
+void hb_alloc(uv_handle_t *handle, size_t size, uv_buf_t *buf)
+{
+    (void)handle;
+    *buf = uv_buf_init(malloc(size), (unsigned)size);
+}
+
+/* Adds each status line in data to *ok (2xx) or *failed; returns how many it found. */
+long hb_count_answers(hb_answers_t *answers, const char *data, size_t len, long *ok, long *failed)
+{
+    size_t total = answers->tail_len + len;
+    char *text = malloc(total);
+    long found = 0;
+    if (!text) return 0;
+    memcpy(text, answers->tail, answers->tail_len);
+    memcpy(text + answers->tail_len, data, len);
+    const char *at = text;
+    while ((at = memmem(at, total - (size_t)(at - text), "HTTP/1.1 ", 9)) != NULL &&
+           (size_t)(at - text) + 10 <= total) {
+        (*(at[9] == '2' ? ok : failed))++;
+        found++;
+        at += 10;
+    }
+    /* 9 bytes hold the start of a cut status line but never a whole (counted) one */
+    size_t keep = total < 9 ? total : 9;
+    memcpy(answers->tail, text + total - keep, keep);
+    answers->tail_len = keep;
+    free(text);
+    return found;
 }
 
 /* A masked text frame; the mask is zero, which is still a masked frame (RFC 6455 5.3). */
 void hb_ws_send_text(sub_t *sub, const char *text)
 {
     size_t len = strlen(text), header = len < 126 ? 6 : 8;
-    char *frame = malloc(header + len);
-    if (!frame) return;
+    char *frame;
+    uv_write_t *req = write_req(header + len, &frame);
+    if (!req) return;
     frame[0] = (char)0x81;
     if (len < 126) {
         frame[1] = (char)(0x80 | len);
@@ -49,8 +93,7 @@ void hb_ws_send_text(sub_t *sub, const char *text)
     }
     memset(frame + header - 4, 0, 4);
     memcpy(frame + header, text, len);
-    hb_write((uv_stream_t *)&sub->tcp, frame, header + len, &sub->bench->bytes_out);
-    free(frame);
+    write_submit((uv_stream_t *)&sub->tcp, req, header + len, &sub->bench->bytes_out);
 }
 
 void hb_sub_opened(sub_t *sub)
@@ -185,7 +228,6 @@ static void on_connect(uv_connect_t *req, int status)
         uv_close((uv_handle_t *)&sub->tcp, NULL);
         return;
     }
-    bench->connected++;
     uv_read_start((uv_stream_t *)&sub->tcp, on_alloc, on_read);
     if (bench->transport == TR_LONG || bench->transport == TR_SHORT) {
         /* Polls resume from a cursor: nothing published after the first request is missed.

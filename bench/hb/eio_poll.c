@@ -23,18 +23,13 @@ static void on_post_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
         uv_close((uv_handle_t *)stream, NULL);
         return;
     }
+    long ok = 0, failed = 0;
     sub->bench->bytes_in += (uint64_t)nread;
-    for (const char *at = buf->base;
-         (at = memmem(at, (size_t)(buf->base + nread - at), "HTTP/1.1 ", 9)) != NULL; at += 9)
+    if (hb_count_answers(&sub->post_answers, buf->base, (size_t)nread, &ok, &failed))
         sub->post_in_flight = 0;
+    if (failed) fprintf(stderr, "hb: Socket.IO refused a POST\n");
     free(buf->base);
     post_flush(sub);
-}
-
-static void on_post_alloc(uv_handle_t *handle, size_t size, uv_buf_t *buf)
-{
-    (void)handle;
-    *buf = uv_buf_init(malloc(size), (unsigned)size);
 }
 
 static void on_post_connect(uv_connect_t *req, int status)
@@ -46,7 +41,7 @@ static void on_post_connect(uv_connect_t *req, int status)
         return;
     }
     sub->post_ready = 1;
-    uv_read_start((uv_stream_t *)&sub->post_tcp, on_post_alloc, on_post_read);
+    uv_read_start((uv_stream_t *)&sub->post_tcp, hb_alloc, on_post_read);
     post_flush(sub);
 }
 

@@ -15,6 +15,13 @@ typedef struct bench_s bench_t;
 
 #define HB_SCRATCH (1 << 20)
 
+/* Answers counted by their status lines on a connection whose bodies are not needed; a status
+ * line may straddle two reads, hence the tail. */
+typedef struct hb_answers_s {
+    char tail[16];
+    size_t tail_len;
+} hb_answers_t;
+
 /* One subscriber connection. Bytes read are appended to `in` and consumed by the transport's
  * parser; what a parser cannot finish stays for the next read. */
 typedef struct sub_s {
@@ -39,14 +46,14 @@ typedef struct sub_s {
     uv_tcp_t post_tcp;
     int post_ready, post_in_flight;
     char post_pending[256];
+    hb_answers_t post_answers;
 } sub_t;
 
 /* One publisher connection (HTTP/1.1 keep-alive, requests pipelined). */
 typedef struct pub_s {
     uv_tcp_t tcp;
     bench_t *bench;
-    char tail[16]; /* the end of the last read: a status line may straddle two reads */
-    size_t tail_len;
+    hb_answers_t answers;
     int attempts; /* refused connects so far */
 } pub_t;
 
@@ -59,8 +66,8 @@ struct bench_s {
     const char *prefix; /* topic name, or prefix of "PREFIX-i" when ntopics > 1 */
     int nsubs, ntopics, nmsgs, rate, payload, npubs, publish, sources, interval_ms, settle_ms;
     int npids, pids[16];
-    int opened, connected, conn_errors;
-    long delivered, lost, dups, requests, publish_acked, publish_failed;
+    int opened, conn_errors;
+    long delivered, dups, requests, publish_acked, publish_failed;
     uint64_t bytes_in, bytes_out, segments_before;
     uint32_t *lat_us;
     size_t nlat, lat_cap;
@@ -68,7 +75,7 @@ struct bench_s {
     int sent;
     sub_t *subs;
     pub_t *pubs;
-    uv_timer_t pub_timer, done_timer, open_timer, settle_timer;
+    uv_timer_t pub_timer, done_timer, connect_timer, settle_timer;
     int started;      /* subscriber connections begun */
     uint8_t *scratch; /* HB_SCRATCH bytes: an inflated WebSocket message */
     double cpu_before, rss_before_kb, rss_idle_kb;
@@ -89,6 +96,8 @@ void hb_report(bench_t *bench);
 void hb_sub_start(bench_t *bench, sub_t *sub, int index);
 void hb_topic_name(const bench_t *bench, int topic, char *out, size_t size);
 void hb_write(uv_stream_t *stream, const char *data, size_t len, uint64_t *counter);
+void hb_alloc(uv_handle_t *handle, size_t size, uv_buf_t *buf);
+long hb_count_answers(hb_answers_t *answers, const char *data, size_t len, long *ok, long *failed);
 void hb_ws_send_text(sub_t *sub, const char *text);
 void hb_sub_opened(sub_t *sub);
 void hb_short_polls_start(bench_t *bench);

@@ -100,7 +100,6 @@ static void delivered(sub_t *sub, long seq, uint64_t due)
         bench->dups++;
         return;
     }
-    bench->lost += seq - sub->next_seq;
     sub->next_seq = seq + 1;
     bench->delivered++;
     bench->last_ns = now;

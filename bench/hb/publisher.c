@@ -7,42 +7,17 @@
 
 #include "hb.h"
 
-/* Counts the status lines of answers; a line may straddle two reads, hence the tail. */
 static void on_pub_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     pub_t *pub = stream->data;
     if (nread < 0) {
         fprintf(stderr, "hb: publisher connection closed: %s\n", uv_err_name((int)nread));
         uv_close((uv_handle_t *)stream, NULL);
-        free(buf->base);
-        return;
+    } else {
+        hb_count_answers(&pub->answers, buf->base, (size_t)nread, &pub->bench->publish_acked,
+                         &pub->bench->publish_failed);
     }
-    size_t len = pub->tail_len + (size_t)nread;
-    char *text = malloc(len + 1);
-    memcpy(text, pub->tail, pub->tail_len);
-    memcpy(text + pub->tail_len, buf->base, (size_t)nread);
-    text[len] = '\0';
     free(buf->base);
-    const char *at = text;
-    while ((at = memmem(at, len - (size_t)(at - text), "HTTP/1.1 ", 9)) != NULL) {
-        if ((size_t)(at - text) + 10 > len) break;
-        if (at[9] == '2')
-            pub->bench->publish_acked++;
-        else
-            pub->bench->publish_failed++;
-        at += 10;
-    }
-    /* 9 bytes hold the start of a cut status line but never a whole (counted) one */
-    size_t keep = len < 9 ? len : 9;
-    memcpy(pub->tail, text + len - keep, keep);
-    pub->tail_len = keep;
-    free(text);
-}
-
-static void on_alloc(uv_handle_t *handle, size_t size, uv_buf_t *buf)
-{
-    (void)handle;
-    *buf = uv_buf_init(malloc(size), (unsigned)size);
 }
 
 static void pub_connect(pub_t *pub);
@@ -64,7 +39,7 @@ static void on_pub_connect(uv_connect_t *req, int status)
         uv_close((uv_handle_t *)&pub->tcp, on_pub_closed);
         return;
     }
-    uv_read_start((uv_stream_t *)&pub->tcp, on_alloc, on_pub_read);
+    uv_read_start((uv_stream_t *)&pub->tcp, hb_alloc, on_pub_read);
 }
 
 static void pub_connect(pub_t *pub)
