@@ -21,17 +21,20 @@ static int fail(char *err, size_t size, const char *message)
     return -1;
 }
 
+_Static_assert(HR_ID_CHOSEN_MAX == 9006099743113215ull, "the refusal below names the bound");
+
+/* A chosen id: 1..HR_ID_CHOSEN_MAX, as a JSON integer or its decimal string. */
 static int parse_id(json_t *value, uint64_t *out)
 {
     if (json_is_integer(value)) {
         json_int_t id = json_integer_value(value);
-        if (id <= 0) return -1;
+        if (id <= 0 || (uint64_t)id > HR_ID_CHOSEN_MAX) return -1;
         *out = (uint64_t)id;
         return 0;
     }
     if (json_is_string(value))
         return hr_id_parse(json_string_value(value), json_string_length(value), out) == 0 &&
-                       *out > 0
+                       *out > 0 && *out <= HR_ID_CHOSEN_MAX
                    ? 0
                    : -1;
     return -1;
@@ -80,7 +83,9 @@ int hr_pub_body_from_json(json_t *root, hr_pub_body_t *out, char *err, size_t er
     }
     json_t *id = json_object_get(root, "id");
     if (id && !json_is_null(id) && parse_id(id, &out->want_id) != 0)
-        return fail(err, err_size, "\"id\" must be a positive integer (or its decimal string)");
+        return fail(err, err_size,
+                    "\"id\" must be an integer in 1..9006099743113215 (2^53 - 1 - 2^40), or its "
+                    "decimal string");
     json_t *retry = json_object_get(root, "retry");
     if (retry && !json_is_null(retry)) {
         if (!json_is_integer(retry) || json_integer_value(retry) < 1 ||

@@ -73,7 +73,8 @@ static int submit_local(hr_pubreq_t *req)
         if (rc != 0) {
             req->result = rc == HR_ECONFLICT ? HR_PUB_CONFLICT
                           : rc == HR_ELIMIT  ? HR_PUB_TOPIC_LIMIT
-                                             : HR_PUB_NOMEM;
+                          : rc == HR_EIDSPACE ? HR_PUB_IDSPACE
+                                              : HR_PUB_NOMEM;
             return 0;
         }
     }
@@ -93,6 +94,7 @@ static void on_bus_answer(hr_post_t *post)
     }
     req->result = req->bus.status == HR_BUS_OK         ? HR_PUB_OK
                   : req->bus.status == HR_BUS_CONFLICT ? HR_PUB_CONFLICT
+                  : req->bus.status == HR_BUS_IDSPACE  ? HR_PUB_IDSPACE
                                                        : HR_PUB_UNAVAILABLE;
     req->done(req);
 }
@@ -182,6 +184,10 @@ int hr_pubreq_status(enum hr_pub_result result, const char **reason, const char 
     case HR_PUB_TOPIC_LIMIT:
         *reason = HR_TOPIC_LIMIT_TEXT;
         *code = "topic_limit";
+        return 503;
+    case HR_PUB_IDSPACE:
+        *reason = "id space exhausted: the id sequence reached 2^53 - 1; no publish can succeed";
+        *code = "id_space_exhausted";
         return 503;
     case HR_PUB_UNAVAILABLE:
         *reason = "redis unavailable: the message was not acknowledged by the cluster; retry";

@@ -18,6 +18,7 @@ enum hr_pub_result {
     HR_PUB_NOT_STORED,  /* delivered live, but its disk write failed (507) */
     HR_PUB_UNAVAILABLE, /* cluster: Redis down or lost mid-publish (503) */
     HR_PUB_TOPIC_LIMIT, /* --topic-limit reached and this topic is new (503) */
+    HR_PUB_IDSPACE,     /* the id sequence reached 2^53 - 1 (503; /healthz says so too) */
 };
 
 typedef struct hr_pubreq_s hr_pubreq_t;

@@ -18,6 +18,17 @@ void hr_handle_health(hr_exchange_t *ex)
         hr_respond_json(ex, 503, json_pack("{s:s, s:s}", "status", "degraded", "redis", "down"));
         return;
     }
+    if (bus && hr_bus_failing(bus)) {
+        hr_respond_json(ex, 503,
+                        json_pack("{s:s, s:s}", "status", "degraded", "redis", "publish_failing"));
+        return;
+    }
+    hr_broker_stats_t stats;
+    hr_broker_stats(ex->worker->server->broker, &stats);
+    if (stats.ids_exhausted) {
+        hr_respond_json(ex, 503, json_pack("{s:s, s:s}", "status", "degraded", "ids", "exhausted"));
+        return;
+    }
     hr_respond_json(ex, 200,
                     bus ? json_pack("{s:s, s:s}", "status", "ok", "redis", "up")
                         : json_pack("{s:s}", "status", "ok"));

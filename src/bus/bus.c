@@ -18,11 +18,15 @@
 
 /* KEYS: id counter, the topic's stream, the hash of each topic's newest id.
  * ARGV: topic, maxlen, channel, time, event, data, retry, binary, wanted id ("0": next), ttl.
- * Numbers stay strings: Lua's doubles would print big ids as 1.7e+15. */
+ * Numbers stay strings: Lua's doubles would print big ids as 1.7e+15 (they compare exactly:
+ * ids stay below 2^53, HR_ID_MAX, which the script enforces before the counter moves). */
 static const char publish_lua[] =
     "local id\n"
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if ARGV[9] == '0' and cur and tonumber(cur) >= 9007199254740991 then\n"
+    "  return redis.error_reply('IDSPACE the id sequence reached 2^53 - 1')\n"
+    "end\n"
     "if ARGV[9] ~= '0' then\n"
-    "  local cur = redis.call('GET', KEYS[1])\n"
     "  if cur and tonumber(ARGV[9]) <= tonumber(cur) then\n"
     "    return redis.error_reply('CONFLICT id must be greater than every id so far')\n"
     "  end\n"
@@ -106,6 +110,7 @@ hr_bus_t *hr_bus_new(const hr_bus_config_t *config, hr_broker_t *broker, char *e
     hr_list_init(&bus->sync_pending);
     hr_list_init(&bus->batches);
     atomic_init(&bus->up, 0);
+    atomic_init(&bus->failing, 0);
     atomic_init(&bus->channels, 0);
     return bus;
 }
@@ -113,6 +118,11 @@ hr_bus_t *hr_bus_new(const hr_bus_config_t *config, hr_broker_t *broker, char *e
 int hr_bus_up(const hr_bus_t *bus)
 {
     return atomic_load_explicit(&bus->up, memory_order_acquire);
+}
+
+int hr_bus_failing(const hr_bus_t *bus)
+{
+    return atomic_load_explicit(&bus->failing, memory_order_relaxed);
 }
 
 static int queue_op(hr_bus_t *bus, bus_op_t *op)
@@ -177,6 +187,9 @@ int hr_bus_publish(hr_bus_t *bus, hr_bus_pub_t *pub)
 static void publish_finished(hr_bus_t *bus, hr_bus_pub_t *pub)
 {
     if (pub->status == HR_BUS_OK) atomic_fetch_add(&bus->published, pub->n);
+    /* A refused id is the client's mistake, not the node's. */
+    if (pub->status != HR_BUS_CONFLICT)
+        atomic_store_explicit(&bus->failing, pub->status != HR_BUS_OK, memory_order_relaxed);
     if (hr_broker_post(bus->broker, pub->worker, &pub->post) != 0)
         hr_error("redis.oom", "what=publish_answer");
 }
@@ -199,6 +212,9 @@ static void on_publish_reply(redisAsyncContext *ctx, void *reply_ptr, void *arg)
         pub->items[call->index].id = id;
     } else if (reply && reply->type == REDIS_REPLY_ERROR && strstr(reply->str, "CONFLICT")) {
         pub->status = HR_BUS_CONFLICT;
+    } else if (reply && reply->type == REDIS_REPLY_ERROR && strstr(reply->str, "IDSPACE")) {
+        hr_error("redis.id_space_exhausted", "topic=%s", pub->items[call->index].topic);
+        pub->status = HR_BUS_IDSPACE;
     } else {
         if (reply)
             hr_warn("redis.publish_failed", "topic=%s reply=\"%.*s\"",
@@ -302,6 +318,7 @@ static void maybe_ready(hr_bus_t *bus)
 {
     if (!bus->cmd_ready || !bus->sub_ready) return;
     atomic_store(&bus->up, 1);
+    atomic_store(&bus->failing, 0);
     bus->backoff_ms = BACKOFF_MIN_MS;
     if (bus->url.path[0])
         hr_info("redis.up", "socket=%s node=%s", bus->url.path, bus->barrier);

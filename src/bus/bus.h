@@ -38,6 +38,7 @@ enum hr_bus_status {
     HR_BUS_OK,
     HR_BUS_CONFLICT,    /* the requested id is not above every id so far */
     HR_BUS_UNAVAILABLE, /* Redis is down, or the connection went before the answer */
+    HR_BUS_IDSPACE,     /* the shared counter reached 2^53 - 1 */
 };
 
 typedef struct hr_bus_item_s {
@@ -75,6 +76,9 @@ void hr_bus_free(hr_bus_t *bus);
 
 /* Whether both Redis connections are up. Any thread. */
 int hr_bus_up(const hr_bus_t *bus);
+/* Whether the last publish Redis answered failed (a script error, the id space, a timeout):
+ * the node is up but cannot publish. Cleared by the next success or a reconnect. Any thread. */
+int hr_bus_failing(const hr_bus_t *bus);
 /* From a worker: queues the publish, or returns HR_EUNAVAIL at once when Redis is down. */
 int hr_bus_publish(hr_bus_t *bus, hr_bus_pub_t *pub);
 

@@ -9,6 +9,7 @@
 #include "core/broker_int.h"
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/id.h"
 
 int64_t hr_broker_now_ms(void)
 {
@@ -275,10 +276,13 @@ int hr_broker_publish(hr_broker_t *broker, const hr_publish_t *pub, uint64_t *id
     int64_t now = hr_broker_now_ms();
 
     pthread_mutex_lock(&broker->lock);
-    if (pub->want_id && pub->want_id <= broker->last_id) {
+    int refused = pub->want_id && pub->want_id <= broker->last_id ? HR_ECONFLICT
+                  : !pub->want_id && broker->last_id >= HR_ID_MAX ? HR_EIDSPACE
+                                                                   : 0;
+    if (refused) {
         pthread_mutex_unlock(&broker->lock);
         hr_msg_unref(msg);
-        return HR_ECONFLICT;
+        return refused;
     }
     hr_topic_t *topic = hr_broker_topic_get(broker, pub->topic, pub->topic_len);
     if (!topic) {
@@ -655,6 +659,7 @@ void hr_broker_stats(hr_broker_t *broker, hr_broker_stats_t *stats)
     stats->subscriptions = broker->nsubscriptions;
     stats->messages_in = broker->messages_in;
     stats->last_id = broker->last_id;
+    stats->ids_exhausted = broker->last_id >= HR_ID_MAX;
     pthread_mutex_unlock(&broker->lock);
     stats->deliveries = atomic_load_explicit(&broker->deliveries, memory_order_relaxed);
 }

@@ -99,6 +99,7 @@ typedef struct hr_broker_stats_s {
     uint64_t messages_in;
     uint64_t deliveries;
     uint64_t last_id;
+    int ids_exhausted; /* last_id reached HR_ID_MAX: every publish is refused */
 } hr_broker_stats_t;
 
 hr_broker_t *hr_broker_new(const hr_broker_config_t *config);
@@ -112,7 +113,8 @@ const char *hr_topic_name(const hr_topic_t *topic);
 /* The worker's wake-up handle; inbox entries are drained by hr_broker_drain on that worker. */
 void hr_broker_attach_worker(hr_broker_t *broker, unsigned worker, uv_async_t *wake);
 
-/* Returns 0 and the assigned id, HR_ECONFLICT (want_id too low) or HR_ENOMEM. */
+/* Returns 0 and the assigned id, HR_ECONFLICT (want_id too low), HR_EIDSPACE (the sequence
+ * reached HR_ID_MAX), HR_ELIMIT (--topic-limit) or HR_ENOMEM. */
 int hr_broker_publish(hr_broker_t *broker, const hr_publish_t *pub, uint64_t *id_out);
 
 /* Registers `sub` (vt, owner, worker set) on `n` topics, from the worker's own thread. With

@@ -14,6 +14,7 @@
 #define HR_ESHUTDOWN (-ESHUTDOWN)   /* the server is stopping */
 #define HR_ENOTREADY (-EINPROGRESS) /* cluster: the topic is not live here yet; await it */
 #define HR_EUNAVAIL  (-ENOTCONN)    /* cluster: the bus (Redis) is unreachable */
+#define HR_EIDSPACE  (-EOVERFLOW)   /* the id sequence reached HR_ID_MAX: no publish can succeed */
 
 /* What a client is told when --topic-limit refuses a new topic. */
 #define HR_TOPIC_LIMIT_TEXT "topic limit reached (--topic-limit): no new topics until some expire"

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/id.h"
 #include "core/log.h"
 #include "store/store.h"
 
@@ -103,6 +104,24 @@ static int migrate(sqlite_store_t *store, char *err, size_t err_size)
     return 0;
 }
 
+/* Earlier herald accepted any int64 as a chosen id and could wrap the sequence negative; such
+ * rows would stall every resuming client and pin the sequence at its end. They are dropped
+ * (logged) so the broker starts from the last valid id. */
+static int drop_bad_ids(sqlite_store_t *store, char *why, size_t why_size)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "DELETE FROM messages WHERE id <= 0 OR id > %llu;"
+             " UPDATE topics SET floor_id = 0 WHERE floor_id < 0 OR floor_id > %llu;",
+             (unsigned long long)HR_ID_MAX, (unsigned long long)HR_ID_MAX);
+    int before = sqlite3_total_changes(store->db);
+    if (exec(store, sql, why, why_size) != 0) return -1;
+    int dropped = sqlite3_total_changes(store->db) - before;
+    if (dropped) hr_warn("store.bad_ids_dropped", "rows=%d max_id=%llu", dropped,
+                         (unsigned long long)HR_ID_MAX);
+    return 0;
+}
+
 static int open_db(sqlite_store_t *store, char *err, size_t err_size)
 {
     const char *dir = store->config.data_dir;
@@ -139,7 +158,7 @@ static int open_db(sqlite_store_t *store, char *err, size_t err_size)
                  sqlite3_errmsg(store->db));
         return -1;
     }
-    if (migrate(store, why, sizeof why) != 0) {
+    if (migrate(store, why, sizeof why) != 0 || drop_bad_ids(store, why, sizeof why) != 0) {
         snprintf(err, err_size, "%s: %s", path, why);
         return -1;
     }

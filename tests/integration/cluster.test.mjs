@@ -265,6 +265,31 @@ test('a node subscribes on Redis only to topics it has local subscribers for', a
   await waitFor(async () => (await channels()).length === 0, { what: 'unsubscribed after the last one left', timeout: 10000 });
 });
 
+test('ids in cluster mode: a chosen id past the bound is refused with 400; a counter at 2^53 - 1 gets 503 and /healthz 503 until a publish succeeds', async () => {
+  const [a] = nodes;
+  const refused = await fetch(`${a.url}/v1/topics/idspace`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: '{"data":"x","id":9223372036854775807}',
+  });
+  assert.equal(refused.status, 400);
+  await refused.arrayBuffer();
+  const saved = await redis.command('GET', 'herald:seq');
+  await redis.command('SET', 'herald:seq', '9007199254740991');
+  try {
+    const res = await fetch(`${a.url}/v1/topics/idspace`, { method: 'POST', body: 'x' });
+    assert.equal(res.status, 503);
+    assert.match((await res.json()).error, /id space exhausted/);
+    assert.equal(await redis.command('GET', 'herald:seq'), '9007199254740991', 'the counter did not move');
+    const health = await fetch(`${a.url}/healthz`);
+    assert.equal(health.status, 503);
+    assert.deepEqual(await health.json(), { status: 'degraded', redis: 'publish_failing' });
+  } finally {
+    await redis.command('SET', 'herald:seq', saved);
+  }
+  assert.ok(await publish(a.url, 'idspace', 'after'));
+  await healthy(a);
+});
+
 test('bad Redis settings fail at start with a clear message', () => {
   const bin = process.env.HERALD_BIN;
   const bad = spawnSync(bin, ['--listen', '127.0.0.1:0', '--redis', 'http://nope'], { encoding: 'utf8' });
