@@ -7,10 +7,17 @@
 
 #include "bus/wire.h"
 
-/* Messages from the decoder have no topic; the broker's release is never reached. */
+/* Messages from the decoder have no topic; the broker's release and charge are never reached. */
 void hr_topic_release(hr_topic_t *topic)
 {
     (void)topic;
+    abort();
+}
+
+void hr_topic_charge_encoded(hr_topic_t *topic, long long bytes)
+{
+    (void)topic;
+    (void)bytes;
     abort();
 }
 

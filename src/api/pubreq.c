@@ -5,6 +5,7 @@
 #include "api/pubreq.h"
 #include "core/conn.h"
 #include "core/error.h"
+#include "core/history.h"
 #include "core/ratelimit.h"
 #include "core/server.h"
 
@@ -128,6 +129,13 @@ static int submit_bus(hr_pubreq_t *req, hr_bus_t *bus)
 
 int hr_pubreq_submit(hr_pubreq_t *req)
 {
+    /* Refused before it goes anywhere: kept, it would push out the whole of a topic's history
+     * and still not fit. */
+    size_t cap = req->worker->config->history_topic_max_bytes;
+    if (cap && hr_history_cost(req->bus.event_len, req->bus.data_len) > cap) {
+        req->result = HR_PUB_TOO_LARGE;
+        return 0;
+    }
     hr_bus_t *bus = req->worker->server->bus;
     return bus ? submit_bus(req, bus) : submit_local(req);
 }
@@ -189,6 +197,10 @@ int hr_pubreq_status(enum hr_pub_result result, const char **reason, const char 
         *reason = "id space exhausted: the id sequence reached 2^53 - 1; no publish can succeed";
         *code = "id_space_exhausted";
         return 503;
+    case HR_PUB_TOO_LARGE:
+        *reason = "message larger than a topic's history may hold (--history-topic-max-bytes)";
+        *code = "too_large";
+        return 413;
     case HR_PUB_UNAVAILABLE:
         *reason = "redis unavailable: the message was not acknowledged by the cluster; retry";
         *code = "unavailable";

@@ -19,6 +19,7 @@ enum hr_pub_result {
     HR_PUB_UNAVAILABLE, /* cluster: Redis down or lost mid-publish (503) */
     HR_PUB_TOPIC_LIMIT, /* --topic-limit reached and this topic is new (503) */
     HR_PUB_IDSPACE,     /* the id sequence reached 2^53 - 1 (503; /healthz says so too) */
+    HR_PUB_TOO_LARGE,   /* larger than one topic's history may hold (413) */
 };
 
 typedef struct hr_pubreq_s hr_pubreq_t;

@@ -77,5 +77,10 @@ void hr_handle_stats(hr_exchange_t *ex)
         (json_int_t)stats.last_id, "bytes_out", (json_int_t)bytes_out, "uptime_ms",
         (json_int_t)uptime_ms, "workers", workers);
     json_object_set_new(body, "redis", bus_stats(server->bus));
+    json_object_set_new(body, "history",
+                        json_pack("{s:I, s:I, s:I, s:I}", "bytes", (json_int_t)stats.history_bytes,
+                                  "max_bytes", (json_int_t)server->config->history_max_bytes,
+                                  "messages", (json_int_t)stats.history_messages, "evictions",
+                                  (json_int_t)stats.history_evictions));
     hr_respond_json(ex, 200, body);
 }

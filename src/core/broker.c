@@ -42,6 +42,8 @@ hr_broker_t *hr_broker_new(const hr_broker_config_t *config)
     clock_gettime(CLOCK_REALTIME, &ts);
     broker->last_id = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
     atomic_init(&broker->deliveries, 0);
+    atomic_init(&broker->encoded_bytes, 0);
+    hr_history_budget_init(&broker->budget);
     return broker;
 }
 
@@ -102,6 +104,11 @@ int hr_topic_name_valid(const char *name, size_t len)
 const char *hr_topic_name(const hr_topic_t *topic)
 {
     return topic->name;
+}
+
+void hr_topic_charge_encoded(hr_topic_t *topic, long long bytes)
+{
+    atomic_fetch_add_explicit(&topic->broker->encoded_bytes, bytes, memory_order_relaxed);
 }
 
 void hr_topic_release(hr_topic_t *topic)
@@ -183,6 +190,11 @@ hr_topic_t *hr_broker_topic_get(hr_broker_t *broker, const char *name, size_t le
     atomic_init(&topic->refs, 0);
     topic->created_floor = broker->last_id;
     hr_history_init(&topic->hist, broker->config.history_size);
+    /* The topic block, its per-worker arrays and a first ring: what holding anything costs. */
+    size_t fixed = sizeof *topic + len + 1 + workers * (sizeof *topic->subs_on + sizeof *topic->local) +
+                   8 * sizeof(hr_msg_t *);
+    hr_history_charge_to(&topic->hist, &broker->budget, broker->config.history_topic_max_bytes,
+                         fixed);
     for (unsigned w = 0; w < workers; w++)
         hr_list_init(&topic->local[w]);
     hr_list_init(&topic->awaits);
@@ -206,6 +218,22 @@ static uint64_t topic_floor(const hr_topic_t *topic)
 {
     return topic->hist.floor_id > topic->created_floor ? topic->hist.floor_id
                                                        : topic->created_floor;
+}
+
+void hr_broker_trim_history(hr_broker_t *broker)
+{
+    hr_history_budget_t *budget = &broker->budget;
+    size_t max = broker->config.history_max_bytes;
+    if (!max) return;
+    for (;;) {
+        long long encoded = atomic_load_explicit(&broker->encoded_bytes, memory_order_relaxed);
+        size_t held = budget->bytes + (encoded > 0 ? (size_t)encoded : 0);
+        if (held <= max || budget->order.next == budget->order.prev) return;
+        /* The head of the order is the oldest message of its own ring too. */
+        hr_msg_t *oldest = hr_container_of(budget->order.next, hr_msg_t, hist_link);
+        hr_history_drop_oldest(&oldest->topic->hist);
+        budget->evictions++;
+    }
 }
 
 static void expire(hr_broker_t *broker, hr_topic_t *topic, int64_t now)
@@ -299,6 +327,7 @@ int hr_broker_publish(hr_broker_t *broker, const hr_publish_t *pub, uint64_t *id
     hr_broker_topic_ref(topic);
     expire(broker, topic, now);
     if (hr_history_push(&topic->hist, hr_msg_ref(msg)) != 0) hr_msg_unref(msg);
+    hr_broker_trim_history(broker);
     /* Under the lock, so the store's queue is in id order like every inbox. */
     if (broker->config.store) broker->config.store->ops->append(broker->config.store, msg);
     hr_broker_fan_out(broker, topic, (inbox_item_t){INBOX_MSG, msg, NULL, NULL}, wake);
@@ -333,6 +362,7 @@ int hr_broker_restore_msg(hr_broker_t *broker, hr_msg_t *msg)
     hr_broker_topic_ref(topic);
     if (msg->id > broker->last_id) broker->last_id = msg->id;
     int rc = hr_history_push(&topic->hist, msg);
+    hr_broker_trim_history(broker);
     pthread_mutex_unlock(&broker->lock);
     if (rc != 0) hr_msg_unref(msg);
     return rc == 0 ? 0 : HR_ENOMEM;
@@ -660,6 +690,10 @@ void hr_broker_stats(hr_broker_t *broker, hr_broker_stats_t *stats)
     stats->messages_in = broker->messages_in;
     stats->last_id = broker->last_id;
     stats->ids_exhausted = broker->last_id >= HR_ID_MAX;
+    long long encoded = atomic_load_explicit(&broker->encoded_bytes, memory_order_relaxed);
+    stats->history_bytes = broker->budget.bytes + (encoded > 0 ? (size_t)encoded : 0);
+    stats->history_messages = broker->budget.messages;
+    stats->history_evictions = broker->budget.evictions;
     pthread_mutex_unlock(&broker->lock);
     stats->deliveries = atomic_load_explicit(&broker->deliveries, memory_order_relaxed);
 }

@@ -64,6 +64,8 @@ typedef struct hr_broker_config_s {
     int64_t history_ttl_ms; /* age after which history drops a message; 0 = no age limit */
     hr_store_t *store;      /* every published message is appended to it; not owned */
     size_t max_topics;      /* topics held at once (with history or subscribers); 0 = none */
+    size_t history_max_bytes;       /* every topic's history together; 0 = no budget */
+    size_t history_topic_max_bytes; /* one topic's history; 0 = no cap */
 } hr_broker_config_t;
 
 typedef struct hr_publish_s {
@@ -100,6 +102,9 @@ typedef struct hr_broker_stats_s {
     uint64_t deliveries;
     uint64_t last_id;
     int ids_exhausted; /* last_id reached HR_ID_MAX: every publish is refused */
+    size_t history_bytes;        /* held messages, their topics, and cached encodings */
+    size_t history_messages;     /* held in all */
+    uint64_t history_evictions;  /* dropped, oldest first, to stay within the budget */
 } hr_broker_stats_t;
 
 hr_broker_t *hr_broker_new(const hr_broker_config_t *config);

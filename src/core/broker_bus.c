@@ -160,6 +160,7 @@ void hr_broker_inject(hr_broker_t *broker, const char *name, size_t len, hr_msg_
     hr_broker_topic_ref(topic);
     if (msg->id > broker->last_id) broker->last_id = msg->id;
     if (hr_history_push(&topic->hist, hr_msg_ref(msg)) != 0) hr_msg_unref(msg);
+    hr_broker_trim_history(broker);
     if (topic->bus_live)
         hr_broker_fan_out(broker, topic, (inbox_item_t){INBOX_MSG, msg, NULL, NULL}, wake);
     broker->messages_in++;
@@ -168,12 +169,23 @@ void hr_broker_inject(hr_broker_t *broker, const char *name, size_t len, hr_msg_
     hr_msg_unref(msg);
 }
 
-/* Lock held. History becomes `msgs` followed by what it held newer than them. */
+/* Lock held. History becomes `msgs` followed by what it held newer than them. The kept ones
+ * leave the old ring before they join the new one: a message is in the budget's order once. */
 static void replace_history(hr_topic_t *topic, hr_msg_t **msgs, size_t count)
 {
     uint64_t newest = count ? msgs[count - 1]->id : 0;
     hr_history_t old = topic->hist;
+    size_t nkept = 0;
+    hr_msg_t **kept = old.count ? malloc(old.count * sizeof *kept) : NULL;
+    /* Out of memory for `kept`: the newer messages go, and resumers are told of the gap. */
+    uint64_t lost = old.count && !kept ? hr_history_at(&old, old.count - 1)->id : 0;
+    for (size_t i = 0; kept && i < old.count; i++) {
+        hr_msg_t *msg = hr_history_at(&old, i);
+        if (msg->id > newest) kept[nkept++] = hr_msg_ref(msg);
+    }
+    hr_history_clear(&old);
     hr_history_init(&topic->hist, old.max_count);
+    hr_history_charge_to(&topic->hist, old.budget, old.max_bytes, old.fixed_bytes);
     for (size_t i = 0; i < count; i++) {
         hr_msg_t *msg = msgs[i];
         msg->topic = topic;
@@ -181,13 +193,11 @@ static void replace_history(hr_topic_t *topic, hr_msg_t **msgs, size_t count)
         hr_broker_topic_ref(topic);
         if (hr_history_push(&topic->hist, msg) != 0) hr_msg_unref(msg);
     }
-    for (size_t i = 0; i < old.count; i++) {
-        hr_msg_t *msg = hr_history_at(&old, i);
-        if (msg->id > newest && hr_history_push(&topic->hist, hr_msg_ref(msg)) != 0)
-            hr_msg_unref(msg);
-    }
-    hr_history_clear(&old);
-    topic->hist.floor_id = 0;
+    for (size_t i = 0; i < nkept; i++)
+        if (hr_history_push(&topic->hist, kept[i]) != 0) hr_msg_unref(kept[i]);
+    free(kept);
+    /* The floor is what this rebuild dropped (count or byte cap) or lost. */
+    if (lost > topic->hist.floor_id) topic->hist.floor_id = lost;
 }
 
 void hr_broker_bus_live(hr_broker_t *broker, const char *name, size_t len, uint64_t floor_id,
@@ -203,6 +213,7 @@ void hr_broker_bus_live(hr_broker_t *broker, const char *name, size_t len, uint6
     }
     replace_history(topic, msgs, count);
     topic->created_floor = floor_id;
+    hr_broker_trim_history(broker);
     /* Everything at or below `epoch` that this node subscribes to has reached it, so a client
      * holding any id up to there is not from another epoch. */
     if (epoch > broker->last_id) broker->last_id = epoch;

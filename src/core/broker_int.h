@@ -63,6 +63,8 @@ struct hr_broker_s {
     hr_topic_t *restoring;           /* start-up: topic hr_broker_restore_msg fills */
     hr_bus_hooks_t bus;              /* cluster mode when bus.want is set */
     int topic_error;                 /* why hr_broker_topic_get last returned NULL */
+    hr_history_budget_t budget;      /* what every history holds, oldest first */
+    atomic_llong encoded_bytes;      /* cached encodings of live messages; any thread */
 };
 
 int64_t hr_broker_now_ms(void);
@@ -77,6 +79,9 @@ void hr_broker_fan_out(hr_broker_t *broker, hr_topic_t *topic, inbox_item_t item
 void hr_broker_wake(hr_broker_t *broker, const unsigned char *wake);
 /* Returns 1 if the worker needs waking, 0 if not, -1 on allocation failure. */
 int hr_broker_inbox_push(hr_broker_t *broker, unsigned worker, inbox_item_t item);
+/* Lock held: drops the oldest held messages, across topics, while the histories and the cached
+ * encodings together exceed history_max_bytes; never the newest held message. */
+void hr_broker_trim_history(hr_broker_t *broker);
 /* Cluster-mode part of the sweep; lock held. Returns 1 when the topic was let go of. */
 int hr_broker_bus_sweep_topic(hr_broker_t *broker, hr_topic_t *topic, int64_t now);
 

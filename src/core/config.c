@@ -15,6 +15,7 @@ enum opt_kind {
     OPT_LISTEN,
     OPT_UINT,
     OPT_SIZE,
+    OPT_SIZE_AUTO, /* a size, or "auto" (resolved after loading) */
     OPT_MS,
     OPT_CORS,
     OPT_LOG,
@@ -31,7 +32,19 @@ typedef struct option_row_s {
     uint64_t min, max; /* numeric range */
 } option_row_t;
 
-#define FIELD(f) offsetof(hr_config_t, f)
+#define FIELD(f)     offsetof(hr_config_t, f)
+#define HR_SIZE_AUTO SIZE_MAX
+
+/* The default history budget: a quarter of physical memory, at most 512 MiB, so a default
+ * herald on a small machine is not talked into swapping by anonymous publishers. */
+static size_t auto_history_budget(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    size_t cap = (size_t)512 << 20;
+    if (pages <= 0 || page <= 0) return cap;
+    size_t quarter = (size_t)pages / 4 * (size_t)page;
+    return quarter < cap ? quarter : cap;
+}
 
 static const option_row_t options[] = {
     {"listen", OPT_LISTEN, "127.0.0.1:8080", "HOST:PORT to listen on (PORT 0 picks a free one)",
@@ -41,6 +54,13 @@ static const option_row_t options[] = {
      10000000},
     {"history-ttl", OPT_MS, "3600000", "max age of kept messages, ms (0 = no limit)",
      FIELD(history_ttl_ms), 0, 365ull * 86400000},
+    {"history-max-bytes", OPT_SIZE_AUTO, "auto",
+     "bytes all histories may hold; the oldest messages across topics go first "
+     "(auto = min(RAM/4, 512 MiB); 0 = no budget)",
+     FIELD(history_max_bytes), 0, 1ull << 50},
+    {"history-topic-max-bytes", OPT_SIZE, "16777216",
+     "bytes one topic's history may hold; a larger publish gets 413 (0 = no cap)",
+     FIELD(history_topic_max_bytes), 0, 1ull << 50},
     {"heartbeat", OPT_MS, "15000", "SSE comment heartbeat interval, ms", FIELD(heartbeat_ms), 100,
      3600000},
     {"sse-retry", OPT_UINT, "2000", "SSE retry: hint sent on stream open, ms (0 = none)",
@@ -204,6 +224,12 @@ static int set_option(hr_config_t *config, const option_row_t *opt, const char *
         else
             return -1;
         return 0;
+    case OPT_SIZE_AUTO:
+        if (strcmp(text, "auto") == 0) {
+            *(size_t *)(void *)field = HR_SIZE_AUTO;
+            return 0;
+        }
+        break;
     default:
         break;
     }
@@ -213,7 +239,7 @@ static int set_option(hr_config_t *config, const option_row_t *opt, const char *
             *(uint32_t *)(void *)field = (uint32_t)value;
         else
             *(unsigned *)(void *)field = (unsigned)value;
-    } else if (opt->kind == OPT_SIZE) {
+    } else if (opt->kind == OPT_SIZE || opt->kind == OPT_SIZE_AUTO) {
         *(size_t *)(void *)field = (size_t)value;
     } else {
         *(int64_t *)(void *)field = (int64_t)value;
@@ -266,6 +292,12 @@ int hr_config_load(hr_config_t *config, int argc, char **argv)
         config->workers = cores > 0 ? (unsigned)cores : 1;
     }
     if (!config->publish_burst) config->publish_burst = config->publish_rate;
+    if (config->history_max_bytes == HR_SIZE_AUTO) config->history_max_bytes = auto_history_budget();
+    /* One topic can never hold more than all of them. */
+    if (config->history_max_bytes &&
+        (!config->history_topic_max_bytes ||
+         config->history_topic_max_bytes > config->history_max_bytes))
+        config->history_topic_max_bytes = config->history_max_bytes;
     if (config->redis_url[0] && config->data_dir[0]) {
         fprintf(stderr, "herald: --redis and --data-dir exclude each other: in cluster mode "
                         "history lives in Redis streams\n");

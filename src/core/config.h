@@ -17,6 +17,8 @@ typedef struct hr_config_s {
     unsigned workers;            /* event-loop threads */
     size_t history_size;         /* messages kept per topic */
     int64_t history_ttl_ms;      /* max age of kept messages; 0 = none */
+    size_t history_max_bytes;    /* all histories together (auto: min(RAM/4, 512 MiB)); 0 = none */
+    size_t history_topic_max_bytes; /* one topic's history; a bigger publish is 413; 0 = none */
     int64_t heartbeat_ms;        /* SSE comment interval */
     uint32_t sse_retry_ms;       /* retry: sent when a stream opens; 0 = none */
     size_t max_body_bytes;       /* request body limit */

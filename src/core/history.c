@@ -1,30 +1,75 @@
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/history.h"
 
-void hr_history_init(hr_history_t *hist, size_t max_count)
+size_t hr_history_cost(size_t event_len, size_t data_len)
 {
-    hist->ring = NULL;
-    hist->capacity = 0;
-    hist->head = 0;
-    hist->count = 0;
-    hist->max_count = max_count;
-    hist->floor_id = 0;
+    return sizeof(hr_msg_t) + event_len + 1 + data_len + 1 + 2 * sizeof(hr_msg_t *) + 16;
 }
 
-static void drop_oldest(hr_history_t *hist)
+static size_t msg_cost(const hr_msg_t *msg)
 {
+    return hr_history_cost(strlen(msg->event), msg->data_len);
+}
+
+void hr_history_init(hr_history_t *hist, size_t max_count)
+{
+    memset(hist, 0, sizeof *hist);
+    hist->max_count = max_count;
+}
+
+void hr_history_charge_to(hr_history_t *hist, hr_history_budget_t *budget, size_t max_bytes,
+                          size_t fixed_bytes)
+{
+    hist->budget = budget;
+    hist->max_bytes = max_bytes;
+    hist->fixed_bytes = fixed_bytes;
+}
+
+void hr_history_budget_init(hr_history_budget_t *budget)
+{
+    memset(budget, 0, sizeof *budget);
+    hr_list_init(&budget->order);
+}
+
+/* Adds (sign 1) or takes back (sign -1) what `msg` costs, with the fixed cost when the ring
+ * becomes non-empty or empty. */
+static void charge(hr_history_t *hist, hr_msg_t *msg, int sign)
+{
+    size_t bytes = msg_cost(msg) + (hist->count == 0 ? hist->fixed_bytes : 0);
+    if (sign > 0) {
+        hist->bytes += bytes;
+    } else {
+        hist->bytes -= bytes;
+    }
+    if (!hist->budget) return;
+    if (sign > 0) {
+        hist->budget->bytes += bytes;
+        hist->budget->messages++;
+        hr_list_push(&hist->budget->order, &msg->hist_link);
+    } else {
+        hist->budget->bytes -= bytes;
+        hist->budget->messages--;
+        hr_list_remove(&msg->hist_link);
+    }
+}
+
+void hr_history_drop_oldest(hr_history_t *hist)
+{
+    if (!hist->count) return;
     hr_msg_t *oldest = hist->ring[hist->head];
     if (oldest->id > hist->floor_id) hist->floor_id = oldest->id;
     hist->head = (hist->head + 1) % hist->capacity;
     hist->count--;
+    charge(hist, oldest, -1);
     hr_msg_unref(oldest);
 }
 
 void hr_history_clear(hr_history_t *hist)
 {
     while (hist->count)
-        drop_oldest(hist);
+        hr_history_drop_oldest(hist);
     free(hist->ring);
     hist->ring = NULL;
     hist->capacity = 0;
@@ -49,16 +94,20 @@ static int grow(hr_history_t *hist)
 
 int hr_history_push(hr_history_t *hist, hr_msg_t *msg)
 {
-    if (hist->max_count == 0) {
+    if (hist->max_count == 0 ||
+        (hist->max_bytes && msg_cost(msg) + hist->fixed_bytes > hist->max_bytes)) {
         if (msg->id > hist->floor_id) hist->floor_id = msg->id;
         hr_msg_unref(msg);
         return 0;
     }
     if (hist->count == hist->capacity && hist->capacity < hist->max_count && grow(hist) != 0)
         return -1;
-    if (hist->count == hist->capacity) drop_oldest(hist);
+    if (hist->count == hist->capacity) hr_history_drop_oldest(hist);
+    charge(hist, msg, 1); /* before count++: the fixed cost goes with the first message */
     hist->ring[(hist->head + hist->count) % hist->capacity] = msg;
     hist->count++;
+    while (hist->max_bytes && hist->bytes > hist->max_bytes && hist->count > 1)
+        hr_history_drop_oldest(hist);
     return 0;
 }
 
@@ -66,7 +115,7 @@ size_t hr_history_expire(hr_history_t *hist, int64_t cutoff_ms)
 {
     size_t dropped = 0;
     while (hist->count && hist->ring[hist->head]->time_ms < cutoff_ms) {
-        drop_oldest(hist);
+        hr_history_drop_oldest(hist);
         dropped++;
     }
     return dropped;

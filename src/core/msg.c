@@ -23,6 +23,7 @@ hr_msg_t *hr_msg_new(const char *event, size_t event_len, const char *data, size
     msg->data_len = data_len;
     msg->retry_ms = retry_ms;
     msg->binary = binary || !hr_utf8_valid((const uint8_t *)data, data_len);
+    hr_list_init(&msg->hist_link);
     for (int i = 0; i < HR_ENC_MAX; i++)
         atomic_init(&msg->encoded[i], NULL);
     return msg;
@@ -31,9 +32,16 @@ hr_msg_t *hr_msg_new(const char *event, size_t event_len, const char *data, size
 void hr_msg_unref(hr_msg_t *msg)
 {
     if (atomic_fetch_sub_explicit(&msg->refs, 1, memory_order_acq_rel) != 1) return;
-    for (int i = 0; i < HR_ENC_MAX; i++)
-        free(atomic_load(&msg->encoded[i]));
-    if (msg->topic) hr_topic_release(msg->topic);
+    long long encoded = 0;
+    for (int i = 0; i < HR_ENC_MAX; i++) {
+        hr_encoded_t *enc = atomic_load(&msg->encoded[i]);
+        if (enc) encoded += (long long)(sizeof *enc + enc->len);
+        free(enc);
+    }
+    if (msg->topic) {
+        if (encoded) hr_topic_charge_encoded(msg->topic, -encoded);
+        hr_topic_release(msg->topic);
+    }
     free(msg);
 }
 
@@ -45,8 +53,10 @@ const hr_encoded_t *hr_msg_encoding(hr_msg_t *msg, enum hr_encoding_kind kind, h
     if (!built) return NULL;
     hr_encoded_t *expected = NULL;
     if (atomic_compare_exchange_strong_explicit(&msg->encoded[kind], &expected, built,
-                                                memory_order_acq_rel, memory_order_acquire))
+                                                memory_order_acq_rel, memory_order_acquire)) {
+        if (msg->topic) hr_topic_charge_encoded(msg->topic, (long long)(sizeof *built + built->len));
         return built;
+    }
     free(built);
     return expected;
 }

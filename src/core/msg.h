@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/list.h"
+
 typedef struct hr_topic_s hr_topic_t;
 
 enum hr_encoding_kind {
@@ -36,6 +38,7 @@ typedef struct hr_msg_s {
     size_t data_len;        /* bytes in data */
     uint32_t retry_ms;      /* SSE retry hint; 0 means none */
     int binary;             /* data is not UTF-8 text (or was sent as binary) */
+    hr_list_t hist_link;    /* in the history budget's order while a history holds it */
     _Atomic(hr_encoded_t *) encoded[HR_ENC_MAX]; /* per-transport cache, set once */
 } hr_msg_t;
 
@@ -61,5 +64,9 @@ const hr_encoded_t *hr_msg_encoding(hr_msg_t *msg, enum hr_encoding_kind kind, h
 /* Called when the last reference to a published message goes; implemented by the broker, which
  * owns topics. */
 void hr_topic_release(hr_topic_t *topic);
+
+/* Called with the bytes a published message's cached encodings take (negative when they are
+ * freed), so the broker's history budget sees them; implemented by the broker. Any thread. */
+void hr_topic_charge_encoded(hr_topic_t *topic, long long bytes);
 
 #endif

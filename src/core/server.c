@@ -110,8 +110,13 @@ int hr_server_run(const hr_config_t *config)
     signal(SIGPIPE, SIG_IGN);
     hr_server_t server = {.config = config, .nworkers = config->workers};
     if (open_store(&server) != 0) return 1;
-    hr_broker_config_t broker_config = {config->workers, config->history_size,
-                                        config->history_ttl_ms, server.store, config->topic_limit};
+    hr_broker_config_t broker_config = {config->workers,
+                                        config->history_size,
+                                        config->history_ttl_ms,
+                                        server.store,
+                                        config->topic_limit,
+                                        config->history_max_bytes,
+                                        config->history_topic_max_bytes};
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     server.started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
