@@ -6,7 +6,7 @@ PKGS     := libuv jansson libcrypto zlib sqlite3 hiredis
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS := -Isrc -D_GNU_SOURCE
 CFLAGS_COMMON = -std=c17 $(WARN) -g $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS_COMMON = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
+LDLIBS_COMMON = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
 # build/rel: optimised; build/asan: ASan + UBSan, what the tests run.
 REL_CFLAGS  := -O2
@@ -149,7 +149,7 @@ build/fuzz/%: fuzz/%/fuzz.c $(FUZZ_SRCS)
 	@echo "  FUZZ    $@"
 	@clang $(CPPFLAGS) -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_SRCS) \
 	    $(FUZZ_EXTRA) \
-	    $(shell pkg-config --libs libcrypto zlib jansson) -lhttp_parser
+	    $(shell pkg-config --libs libcrypto zlib jansson)
 
 # The cluster wire decoder needs the message type too (its own stub for the broker's part).
 build/fuzz/bus_wire: FUZZ_EXTRA = src/bus/wire.c src/core/msg.c

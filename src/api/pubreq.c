@@ -72,8 +72,8 @@ static int submit_local(hr_pubreq_t *req)
                             req->bus.retry_ms,   req->bus.want_id,        req->bus.binary};
         int rc = hr_broker_publish(req->worker->broker, &pub, &req->items[i].id);
         if (rc != 0) {
-            req->result = rc == HR_ECONFLICT ? HR_PUB_CONFLICT
-                          : rc == HR_ELIMIT  ? HR_PUB_TOPIC_LIMIT
+            req->result = rc == HR_ECONFLICT  ? HR_PUB_CONFLICT
+                          : rc == HR_ELIMIT   ? HR_PUB_TOPIC_LIMIT
                           : rc == HR_EIDSPACE ? HR_PUB_IDSPACE
                                               : HR_PUB_NOMEM;
             return 0;

@@ -191,7 +191,8 @@ hr_topic_t *hr_broker_topic_get(hr_broker_t *broker, const char *name, size_t le
     topic->created_floor = broker->last_id;
     hr_history_init(&topic->hist, broker->config.history_size);
     /* The topic block, its per-worker arrays and a first ring: what holding anything costs. */
-    size_t fixed = sizeof *topic + len + 1 + workers * (sizeof *topic->subs_on + sizeof *topic->local) +
+    size_t fixed = sizeof *topic + len + 1 +
+                   workers * (sizeof *topic->subs_on + sizeof *topic->local) +
                    8 * sizeof(hr_msg_t *);
     hr_history_charge_to(&topic->hist, &broker->budget, broker->config.history_topic_max_bytes,
                          fixed);
@@ -306,7 +307,7 @@ int hr_broker_publish(hr_broker_t *broker, const hr_publish_t *pub, uint64_t *id
     pthread_mutex_lock(&broker->lock);
     int refused = pub->want_id && pub->want_id <= broker->last_id ? HR_ECONFLICT
                   : !pub->want_id && broker->last_id >= HR_ID_MAX ? HR_EIDSPACE
-                                                                   : 0;
+                                                                  : 0;
     if (refused) {
         pthread_mutex_unlock(&broker->lock);
         hr_msg_unref(msg);

@@ -59,12 +59,12 @@ struct hr_await_s {
 };
 
 typedef struct hr_broker_config_s {
-    unsigned workers;       /* worker threads that will drain inboxes */
-    size_t history_size;    /* messages kept per topic */
-    int64_t history_ttl_ms; /* age after which history drops a message; 0 = no age limit */
-    hr_store_t *store;      /* every published message is appended to it; not owned */
-    size_t max_topics;      /* topics held at once (with history or subscribers); 0 = none */
-    size_t history_max_bytes;       /* every topic's history together; 0 = no budget */
+    unsigned workers;         /* worker threads that will drain inboxes */
+    size_t history_size;      /* messages kept per topic */
+    int64_t history_ttl_ms;   /* age after which history drops a message; 0 = no age limit */
+    hr_store_t *store;        /* every published message is appended to it; not owned */
+    size_t max_topics;        /* topics held at once (with history or subscribers); 0 = none */
+    size_t history_max_bytes; /* every topic's history together; 0 = no budget */
     size_t history_topic_max_bytes; /* one topic's history; 0 = no cap */
 } hr_broker_config_t;
 
@@ -101,10 +101,10 @@ typedef struct hr_broker_stats_s {
     uint64_t messages_in;
     uint64_t deliveries;
     uint64_t last_id;
-    int ids_exhausted; /* last_id reached HR_ID_MAX: every publish is refused */
-    size_t history_bytes;        /* held messages, their topics, and cached encodings */
-    size_t history_messages;     /* held in all */
-    uint64_t history_evictions;  /* dropped, oldest first, to stay within the budget */
+    int ids_exhausted;          /* last_id reached HR_ID_MAX: every publish is refused */
+    size_t history_bytes;       /* held messages, their topics, and cached encodings */
+    size_t history_messages;    /* held in all */
+    uint64_t history_evictions; /* dropped, oldest first, to stay within the budget */
 } hr_broker_stats_t;
 
 hr_broker_t *hr_broker_new(const hr_broker_config_t *config);

@@ -292,11 +292,11 @@ int hr_config_load(hr_config_t *config, int argc, char **argv)
         config->workers = cores > 0 ? (unsigned)cores : 1;
     }
     if (!config->publish_burst) config->publish_burst = config->publish_rate;
-    if (config->history_max_bytes == HR_SIZE_AUTO) config->history_max_bytes = auto_history_budget();
+    if (config->history_max_bytes == HR_SIZE_AUTO)
+        config->history_max_bytes = auto_history_budget();
     /* One topic can never hold more than all of them. */
-    if (config->history_max_bytes &&
-        (!config->history_topic_max_bytes ||
-         config->history_topic_max_bytes > config->history_max_bytes))
+    if (config->history_max_bytes && (!config->history_topic_max_bytes ||
+                                      config->history_topic_max_bytes > config->history_max_bytes))
         config->history_topic_max_bytes = config->history_max_bytes;
     if (config->redis_url[0] && config->data_dir[0]) {
         fprintf(stderr, "herald: --redis and --data-dir exclude each other: in cluster mode "

@@ -12,20 +12,20 @@
 #define HR_MAX_CORS_ORIGINS 32
 
 typedef struct hr_config_s {
-    char listen_host[256];       /* address to bind */
-    int listen_port;             /* 0 picks a free port (logged) */
-    unsigned workers;            /* event-loop threads */
-    size_t history_size;         /* messages kept per topic */
-    int64_t history_ttl_ms;      /* max age of kept messages; 0 = none */
-    size_t history_max_bytes;    /* all histories together (auto: min(RAM/4, 512 MiB)); 0 = none */
+    char listen_host[256];    /* address to bind */
+    int listen_port;          /* 0 picks a free port (logged) */
+    unsigned workers;         /* event-loop threads */
+    size_t history_size;      /* messages kept per topic */
+    int64_t history_ttl_ms;   /* max age of kept messages; 0 = none */
+    size_t history_max_bytes; /* all histories together (auto: min(RAM/4, 512 MiB)); 0 = none */
     size_t history_topic_max_bytes; /* one topic's history; a bigger publish is 413; 0 = none */
-    int64_t heartbeat_ms;        /* SSE comment interval */
-    uint32_t sse_retry_ms;       /* retry: sent when a stream opens; 0 = none */
-    size_t max_body_bytes;       /* request body limit */
-    size_t max_header_bytes;     /* request line + headers limit */
-    size_t max_outbound_bytes;   /* unsent bytes per connection before it is cut */
-    size_t max_topics_per_sub;   /* topics in one subscribe */
-    int64_t shutdown_grace_ms;   /* time given to flush on SIGTERM before closing */
+    int64_t heartbeat_ms;           /* SSE comment interval */
+    uint32_t sse_retry_ms;          /* retry: sent when a stream opens; 0 = none */
+    size_t max_body_bytes;          /* request body limit */
+    size_t max_header_bytes;        /* request line + headers limit */
+    size_t max_outbound_bytes;      /* unsent bytes per connection before it is cut */
+    size_t max_topics_per_sub;      /* topics in one subscribe */
+    int64_t shutdown_grace_ms;      /* time given to flush on SIGTERM before closing */
     int64_t idle_timeout_ms;     /* a non-streaming connection with no input this long is closed */
     int64_t request_timeout_ms;  /* a started request must be complete within this */
     size_t ws_max_message_bytes; /* WebSocket message limit (after decompression) */

@@ -21,12 +21,12 @@ typedef struct hr_history_budget_s {
 } hr_history_budget_t;
 
 typedef struct hr_history_s {
-    hr_msg_t **ring;   /* capacity slots; grows by doubling up to max_count */
-    size_t capacity;   /* allocated slots */
-    size_t head;       /* index of the oldest message */
-    size_t count;      /* messages held */
-    size_t max_count;  /* limit; 0 keeps nothing */
-    uint64_t floor_id; /* highest id dropped from this ring (0 if none) */
+    hr_msg_t **ring;             /* capacity slots; grows by doubling up to max_count */
+    size_t capacity;             /* allocated slots */
+    size_t head;                 /* index of the oldest message */
+    size_t count;                /* messages held */
+    size_t max_count;            /* limit; 0 keeps nothing */
+    uint64_t floor_id;           /* highest id dropped from this ring (0 if none) */
     hr_history_budget_t *budget; /* charged as messages come and go; NULL = none */
     size_t bytes;                /* charged by this ring (fixed_bytes included while non-empty) */
     size_t max_bytes;            /* per-topic cap: the oldest go past it; 0 = none */

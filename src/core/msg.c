@@ -54,7 +54,8 @@ const hr_encoded_t *hr_msg_encoding(hr_msg_t *msg, enum hr_encoding_kind kind, h
     hr_encoded_t *expected = NULL;
     if (atomic_compare_exchange_strong_explicit(&msg->encoded[kind], &expected, built,
                                                 memory_order_acq_rel, memory_order_acquire)) {
-        if (msg->topic) hr_topic_charge_encoded(msg->topic, (long long)(sizeof *built + built->len));
+        if (msg->topic)
+            hr_topic_charge_encoded(msg->topic, (long long)(sizeof *built + built->len));
         return built;
     }
     free(built);

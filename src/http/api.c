@@ -44,7 +44,7 @@ static void answer_preflight(hr_exchange_t *ex)
 void hr_api_dispatch(hr_conn_t *conn, hr_request_t *req)
 {
     hr_exchange_t ex = {.conn = conn, .worker = conn->worker, .req = req};
-    ex.method = hr_method_from_http(req->method);
+    ex.method = hr_method_parse(req->method, req->method_len);
     ex.keep_alive = req->keep_alive && !req->upgrade;
     size_t origin_len;
     const char *origin = hr_request_header(req, "Origin", &origin_len);

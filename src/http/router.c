@@ -1,7 +1,5 @@
 #include <string.h>
 
-#include <http_parser.h>
-
 #include "http/router.h"
 
 typedef struct route_s {
@@ -68,20 +66,18 @@ int hr_route(enum hr_method method, const char *path, size_t len, hr_route_match
     return 404;
 }
 
-enum hr_method hr_method_from_http(int http_method)
+enum hr_method hr_method_parse(const char *name, size_t len)
 {
-    switch (http_method) {
-    case HTTP_GET:
-        return HR_GET;
-    case HTTP_HEAD:
-        return HR_HEAD;
-    case HTTP_POST:
-        return HR_POST;
-    case HTTP_DELETE:
-        return HR_DELETE;
-    case HTTP_OPTIONS:
-        return HR_OPTIONS;
-    default:
-        return 0;
-    }
+    static const struct {
+        const char *name;
+        enum hr_method method;
+    } methods[] = {{"GET", HR_GET},
+                   {"HEAD", HR_HEAD},
+                   {"POST", HR_POST},
+                   {"DELETE", HR_DELETE},
+                   {"OPTIONS", HR_OPTIONS}};
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (strlen(methods[i].name) == len && memcmp(methods[i].name, name, len) == 0)
+            return methods[i].method;
+    return 0;
 }

@@ -33,7 +33,8 @@ typedef struct hr_route_match_s {
  * OPTIONS on a known path returns 200 with the route matched; the caller answers it. */
 int hr_route(enum hr_method method, const char *path, size_t len, hr_route_match_t *match);
 
-/* Maps http_parser's method number; 0 for methods herald does not serve. */
-enum hr_method hr_method_from_http(int http_method);
+/* Maps a request's method token (case-sensitive, RFC 9110 9.1); 0 for methods herald does not
+ * serve. */
+enum hr_method hr_method_parse(const char *name, size_t len);
 
 #endif

@@ -117,8 +117,9 @@ static int drop_bad_ids(sqlite_store_t *store, char *why, size_t why_size)
     int before = sqlite3_total_changes(store->db);
     if (exec(store, sql, why, why_size) != 0) return -1;
     int dropped = sqlite3_total_changes(store->db) - before;
-    if (dropped) hr_warn("store.bad_ids_dropped", "rows=%d max_id=%llu", dropped,
-                         (unsigned long long)HR_ID_MAX);
+    if (dropped)
+        hr_warn("store.bad_ids_dropped", "rows=%d max_id=%llu", dropped,
+                (unsigned long long)HR_ID_MAX);
     return 0;
 }
 

@@ -125,7 +125,7 @@ test('bad topic names and bad JSON are 400 with a message', async () => {
 test('malformed request line and headers: 400 and close', async () => {
   for (const bad of ['GARBAGE\r\n\r\n', 'GET /healthz HTTP/1.1\r\nNo colon here\r\n\r\n',
     'GET healthz HTTP/1.1\r\n\r\n', 'GET /healthz HTTP/1.1\r\nHost: a\x00b\r\n\r\n',
-    'GET /v1/topics/../events HTTP/1.1\r\nConnection: close\r\n\r\n', 'GET /v1/topics/%2e%2e/events HTTP/1.1\r\nConnection: close\r\n\r\n']) {
+    'GET /v1/topics/../events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 'GET /v1/topics/%2e%2e/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']) {
     const { text, closed } = await rawExchange(herald.port, bad);
     assert.match(text, /^HTTP\/1\.1 400 /, JSON.stringify(bad));
     assert.ok(closed, 'connection closed');
@@ -144,12 +144,46 @@ test('request smuggling shapes are refused: CL with TE, two different CLs', asyn
   assert.deepEqual(hist.messages, []);
 });
 
+test('lenient framing a proxy could read differently is refused, logged, and publishes nothing', async () => {
+  const head = 'POST /v1/topics/strict HTTP/1.1\r\nHost: x\r\n';
+  const cases = [
+    // Garbage where the CRLF after chunk data belongs (once answered 200 and stored "abcde").
+    [`${head}Transfer-Encoding: chunked\r\n\r\n2\r\nabXX3\r\ncdeYY0\r\n\r\n`, 400],
+    [`${head}Transfer-Encoding: chunked\r\n\r\n2\nab\r\n0\r\n\r\n`, 400], // bare LF after a size
+    [`${head}Transfer-Encoding: chunked\r\n\r\nfffffffffffffffffffff\r\n`, 413], // size overflow
+    [`${head}Transfer-Encoding: chunked\r\n\r\n2;x=\"a\nb\"\r\nab\r\n0\r\n\r\n`, 400], // extension
+    ['POST /v1/topics/strict HTTP/1.1\nHost: x\nContent-Length: 2\n\nab', 400], // bare LF
+    [`${head}X-A: 1\r\n folded: 2\r\nContent-Length: 2\r\n\r\nab`, 400], // obs-fold
+    [`${head}Content-Length : 2\r\n\r\nab`, 400], // whitespace before colon
+    ['POST /v1/topics/strict HTTP/1.1\r\nContent-Length: 2\r\n\r\nab', 400], // no Host
+    // Transfer codings other than chunked are not implemented (RFC 9112 6.1: 501); chunked
+    // must be last, and once.
+    [`${head}Transfer-Encoding: gzip, chunked\r\n\r\n3\r\n\x1f\x8b\x08\r\n0\r\n\r\n`, 501],
+    [`${head}Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n`, 400],
+    [`${head}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 400],
+  ];
+  for (const [bytes, status] of cases) {
+    const { text, closed } = await rawExchange(herald.port, bytes);
+    assert.match(text, new RegExp(`^HTTP/1\\.1 ${status} `), JSON.stringify(bytes));
+    assert.match(text, /Connection: close/i);
+    assert.ok(closed, `closed after ${JSON.stringify(bytes)}`);
+  }
+  assert.match(herald.log, /event=http\.bad_request .*status=501/);
+  const hist = await (await fetch(`${herald.url}/v1/topics/strict/messages?since=0`)).json();
+  assert.deepEqual(hist.messages, [], 'nothing published');
+  // The same bodies, framed correctly, are published.
+  const ok = await rawExchange(herald.port, `${head}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n2;x="a b"\r\nab\r\n3\r\ncde\r\n0\r\nX-Trailer: t\r\n\r\n`);
+  assert.match(ok.text, /^HTTP\/1\.1 200 /);
+  const after = await (await fetch(`${herald.url}/v1/topics/strict/messages?since=0`)).json();
+  assert.deepEqual(after.messages.map((m) => m.data), ['abcde']);
+});
+
 test('headers over 16 KiB: 431; body over the limit: 413 (declared or chunked)', async () => {
   let r = await rawExchange(herald.port, `GET /healthz HTTP/1.1\r\nX-Big: ${'a'.repeat(17000)}\r\n\r\n`);
   assert.match(r.text, /^HTTP\/1\.1 431 /);
-  r = await rawExchange(herald.port, 'POST /v1/topics/b HTTP/1.1\r\nContent-Length: 5000\r\n\r\n');
+  r = await rawExchange(herald.port, 'POST /v1/topics/b HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n');
   assert.match(r.text, /^HTTP\/1\.1 413 /);
-  r = await rawExchange(herald.port, `POST /v1/topics/b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n${'z'.repeat(0x800)}\r\n0\r\n\r\n`);
+  r = await rawExchange(herald.port, `POST /v1/topics/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n${'z'.repeat(0x800)}\r\n0\r\n\r\n`);
   assert.match(r.text, /^HTTP\/1\.1 413 /);
   const res = await post('/v1/topics/b', 'y'.repeat(1024));
   assert.equal(res.status, 200, 'exactly the limit is fine');
@@ -165,7 +199,7 @@ test('clients vanishing mid-request and mid-stream leave herald serving', async 
   for (let i = 0; i < 20; i++) {
     const s = net.connect(herald.port, '127.0.0.1');
     await new Promise((r) => s.on('connect', r));
-    s.write(i % 2 ? 'POST /v1/topics/v HTTP/1.1\r\nContent-Length: 100\r\n\r\nabc' : 'GET /v1/topics/v/events HTTP/1.1\r\n\r\n');
+    s.write(i % 2 ? 'POST /v1/topics/v HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc' : 'GET /v1/topics/v/events HTTP/1.1\r\nHost: x\r\n\r\n');
     s.destroy();
   }
   await waitFor(async () => (await stats(herald.url)).connections.sse === 0, { what: 'streams gone' });

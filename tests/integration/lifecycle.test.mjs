@@ -35,7 +35,7 @@ test('HERALD_* variables configure; flags win over them', async () => {
   try {
     const s = await (await fetch(`${herald.url}/v1/stats`)).json();
     assert.equal(s.workers.length, 1);
-    const { text } = await rawExchange(herald.port, 'GET /v1/topics/e/events HTTP/1.1\r\n\r\n', { ms: 300 });
+    const { text } = await rawExchange(herald.port, 'GET /v1/topics/e/events HTTP/1.1\r\nHost: x\r\n\r\n', { ms: 300 });
     assert.match(text, /retry: 1234\n/);
   } finally { await herald.stop(); }
 });
@@ -47,7 +47,7 @@ test('SIGTERM ends live streams, answers nothing new, and exits 0', async () => 
   const ended = new Promise((resolve) => sock.on('end', resolve));
   sock.on('data', (d) => { text += d; });
   await new Promise((r) => sock.on('connect', r));
-  sock.write('GET /v1/topics/bye/events HTTP/1.1\r\n\r\n');
+  sock.write('GET /v1/topics/bye/events HTTP/1.1\r\nHost: x\r\n\r\n');
   await new Promise((r) => setTimeout(r, 200));
   await publish(herald.url, 'bye', 'last words');
   await new Promise((r) => setTimeout(r, 200));

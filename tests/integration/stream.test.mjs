@@ -12,7 +12,7 @@ before(async () => { herald = await startHerald(['--workers', '2', '--heartbeat'
 after(async () => { await herald.stop(); });
 
 test('idle streams get a comment heartbeat', async () => {
-  const { text } = await rawExchange(herald.port, 'GET /v1/topics/quiet/events HTTP/1.1\r\n\r\n', { ms: 700 });
+  const { text } = await rawExchange(herald.port, 'GET /v1/topics/quiet/events HTTP/1.1\r\nHost: x\r\n\r\n', { ms: 700 });
   const beats = text.split('\n\n').filter((block) => block === ':').length;
   assert.ok(beats >= 2, `saw ${beats} heartbeats in ${JSON.stringify(text.slice(-80))}`);
 });
@@ -24,7 +24,7 @@ test('a subscriber that never reads is cut at the outbound limit; others get eve
   let stalledClosed = false;
   stalled.on('close', () => { stalledClosed = true; });
   stalled.on('error', () => {});
-  stalled.write('GET /v1/topics/flood/events HTTP/1.1\r\n\r\n');
+  stalled.write('GET /v1/topics/flood/events HTTP/1.1\r\nHost: x\r\n\r\n');
 
   const es = new EventSource(`${herald.url}/v1/topics/flood/events`);
   const got = [];
@@ -76,6 +76,6 @@ test('an idle keep-alive connection is closed after --idle-timeout; an SSE strea
   assert.ok(idle.closed, 'idle connection closed by herald');
   assert.ok(Date.now() - started < 4500);
   assert.match(idle.text, /^HTTP\/1\.1 200 /);
-  const stream = await rawExchange(herald.port, 'GET /v1/topics/long/events HTTP/1.1\r\n\r\n', { ms: 2500 });
+  const stream = await rawExchange(herald.port, 'GET /v1/topics/long/events HTTP/1.1\r\nHost: x\r\n\r\n', { ms: 2500 });
   assert.equal(stream.closed, false, 'stream still open after 2.5 s');
 });

@@ -168,8 +168,10 @@ static void byte_cap_drops_oldest_and_refuses_the_oversized(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(keeps_last_n_in_order),   cmocka_unit_test(reads_after_an_id_with_limit),
-        cmocka_unit_test(expires_by_age),          cmocka_unit_test(wraps_around_after_growth),
+        cmocka_unit_test(keeps_last_n_in_order),
+        cmocka_unit_test(reads_after_an_id_with_limit),
+        cmocka_unit_test(expires_by_age),
+        cmocka_unit_test(wraps_around_after_growth),
         cmocka_unit_test(size_zero_keeps_nothing),
         cmocka_unit_test(budget_counts_every_ring_in_push_order),
         cmocka_unit_test(byte_cap_drops_oldest_and_refuses_the_oversized),

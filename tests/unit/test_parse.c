@@ -130,7 +130,8 @@ static void request_parses_in_any_chunking(void **state)
 static void request_pipelining_stops_after_each(void **state)
 {
     (void)state;
-    const char *two = "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\nGET /v1/stats HTTP/1.1\r\n\r\n";
+    const char *two =
+        "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\nGET /v1/stats HTTP/1.1\r\nHost: h\r\n\r\n";
     hr_reqparser_t rp;
     hr_reqparser_init(&rp, 16384, 1024);
     size_t used;
@@ -164,22 +165,30 @@ static void request_errors_map_to_status(void **state)
     (void)state;
     assert_int_equal(error_for("GARBAGE\r\n\r\n", 16384, 1024), 400);
     assert_int_equal(error_for("GET nopath HTTP/1.1\r\n\r\n", 16384, 1024), 400);
-    assert_int_equal(error_for("GET / HTTP/1.1\r\nBad Header\r\n\r\n", 16384, 1024), 400);
-    /* Smuggling: Content-Length with chunked, and two Content-Lengths. */
-    assert_int_equal(error_for("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: "
-                               "chunked\r\n\r\n0\r\n\r\n",
-                               16384, 1024),
+    assert_int_equal(error_for("GET / HTTP/1.1\r\nHost: h\r\nBad Header\r\n\r\n", 16384, 1024),
                      400);
+    /* Smuggling: Content-Length with chunked, and two Content-Lengths. */
     assert_int_equal(
-        error_for("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 16384,
-                  1024),
+        error_for("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: "
+                  "chunked\r\n\r\n0\r\n\r\n",
+                  16384, 1024),
         400);
-    assert_int_equal(error_for("POST / HTTP/1.1\r\nContent-Length: 2000\r\n\r\n", 16384, 1024),
-                     413);
-    assert_int_equal(error_for("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert_int_equal(
+        error_for(
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            16384, 1024),
+        400);
+    assert_int_equal(
+        error_for("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2000\r\n\r\n", 16384, 1024), 413);
+    /* A chunk larger than the body limit is refused as soon as its size is read. */
+    assert_int_equal(error_for("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
                                "800\r\n",
                                16384, 1024),
-                     0); /* chunk header alone is fine; the body is not here yet */
+                     413);
+    assert_int_equal(error_for("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "400\r\n",
+                               16384, 1024),
+                     0); /* exactly the limit: the body is not here yet */
     char big[20000];
     strcpy(big, "GET / HTTP/1.1\r\nX-Big: ");
     memset(big + strlen(big), 'a', 17000);
@@ -191,11 +200,121 @@ static void chunked_body_over_limit_is_413(void **state)
 {
     (void)state;
     char text[4096];
-    strcpy(text, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n");
+    strcpy(text, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n");
     size_t at = strlen(text);
     memset(text + at, 'b', 0x800);
     strcpy(text + at + 0x800, "\r\n0\r\n\r\n");
     assert_int_equal(error_for(text, 16384, 1024), 413);
+}
+
+/* Every leniency a proxy might read differently is refused (RFC 9112); fed 3 bytes at a time. */
+static void request_refuses_lenient_framing(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int status;
+    } cases[] = {
+        /* chunk framing */
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+         "chunked\r\n\r\n2\r\nabXX3\r\ncdeYY0\r\n\r\n",
+         400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\n0\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\nab\r\n0\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n-2\r\nab\r\n0\r\n\r\n",
+         400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\nab\r\n0\r\n\r\n",
+         400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2 \r\nab\r\n0\r\n\r\n",
+         400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "ffffffffffffffffffff1\r\na\r\n0\r\n\r\n",
+         413},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2;\r\nab\r\n0\r\n\r\n",
+         400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2;a b\r\nab\r\n0\r\n\r\n",
+         400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+         "chunked\r\n\r\n2;a=\"x\nb\"\r\nab\r\n0\r\n\r\n",
+         400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nX: "
+         "y\n\r\n",
+         400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n "
+         "y\r\n\r\n",
+         400},
+        /* transfer codings */
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+         "chunked\r\n\r\n",
+         400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: ,\r\n\r\n", 400},
+        {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+        /* lines and fields */
+        {"GET / HTTP/1.1\nHost: h\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: h\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: h\r\rX: y\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n  folded\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: h\r\nContent-Length : 3\r\n\r\nabc", 400},
+        {"GET / HTTP/1.1\r\nHost: h\r\nX: a\x01b\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: h\r\n: empty name\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +3\r\n\r\nabc", 400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\n\r\nabc", 400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        /* request line */
+        {"GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        {"GET / HTTP/1.1 \r\nHost: h\r\n\r\n", 400},
+        {"GET /a b HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        {"G\x01T / HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        {"GET / HTTP/1.x\r\nHost: h\r\n\r\n", 400},
+        {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
+        {"GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        {"\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int status = error_for(cases[i].text, 16384, 1024);
+        if (status != cases[i].status) print_error("case %zu: %s\n", i, cases[i].text);
+        assert_int_equal(status, cases[i].status);
+    }
+}
+
+/* What the grammar allows is read: chunk extensions, trailers, OWS, obs-text, empty lines
+ * before the request line, HTTP/1.0 without Host; Connection decides keep-alive. */
+static void request_accepts_what_the_grammar_allows(void **state)
+{
+    (void)state;
+    const char *text = "\r\nPOST /p HTTP/1.1\r\nHost: h\r\nX-Text: \t caf\xc3\xa9 \t\r\n"
+                       "Transfer-Encoding: Chunked\r\nConnection: Keep-Alive, close\r\n\r\n"
+                       "2;a=b;c=\"q \\\" d\" ; e\r\nab\r\n00000003\r\ncde\r\n0\r\n"
+                       "Trailer-A: x\r\nB: \r\n\r\n";
+    for (size_t step = 1; step <= 9; step++) {
+        hr_reqparser_t rp;
+        hr_reqparser_init(&rp, 16384, 1024);
+        size_t used;
+        assert_int_equal(feed(&rp, text, step, &used), HR_PARSE_READY);
+        assert_int_equal(used, strlen(text));
+        hr_request_t *req = hr_reqparser_take(&rp);
+        assert_string_equal(req->body, "abcde");
+        assert_string_equal(hr_request_header(req, "x-text", NULL), "caf\xc3\xa9");
+        assert_false(req->keep_alive);
+        hr_request_free(req);
+        hr_reqparser_reset(&rp);
+    }
+    hr_reqparser_t rp;
+    hr_reqparser_init(&rp, 16384, 1024);
+    size_t used;
+    const char *old = "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    assert_int_equal(hr_reqparser_feed(&rp, old, strlen(old), &used), HR_PARSE_READY);
+    hr_request_t *req = hr_reqparser_take(&rp);
+    assert_true(req->keep_alive);
+    assert_int_equal(req->method_len, 3);
+    hr_request_free(req);
+    hr_reqparser_reset(&rp);
 }
 
 static void publish_json_body(void **state)
@@ -245,6 +364,8 @@ int main(void)
         cmocka_unit_test(request_pipelining_stops_after_each),
         cmocka_unit_test(request_errors_map_to_status),
         cmocka_unit_test(chunked_body_over_limit_is_413),
+        cmocka_unit_test(request_refuses_lenient_framing),
+        cmocka_unit_test(request_accepts_what_the_grammar_allows),
         cmocka_unit_test(publish_json_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
