@@ -1,5 +1,6 @@
 /* Process lifetime: build the broker and workers, wait for a signal, stop gracefully. */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -20,17 +21,15 @@ static void on_signal(uv_signal_t *handle, int signum)
 
 static int start_workers(hr_server_t *server)
 {
-    int port = server->config->listen_port;
     for (unsigned w = 0; w < server->nworkers; w++) {
-        int rc =
-            hr_worker_init(&server->workers[w], server, w, server->config, server->broker, &port);
+        int rc = hr_worker_init(&server->workers[w], server, w, server->config, server->broker,
+                                server->port);
         if (rc != 0) {
-            hr_error("server.listen_failed", "listen=%s:%d err=%s", server->config->listen_host,
-                     port, uv_strerror(rc));
+            hr_error("server.listen_failed", "listen=%s:%d err=\"%s\"", server->config->listen_host,
+                     server->port, uv_strerror(rc));
             return rc;
         }
     }
-    server->port = port;
     for (unsigned w = 0; w < server->nworkers; w++)
         hr_worker_start(&server->workers[w]);
     return 0;
@@ -105,11 +104,82 @@ static int open_bus(hr_server_t *server)
     return 0;
 }
 
+/* The first thing: a second herald on a taken port must not touch the store or Redis. */
+static int claim_address(hr_server_t *server)
+{
+    const hr_config_t *config = server->config;
+    server->port = config->listen_port;
+    int rc = hr_listen_claim(config->listen_host, &server->port, &server->claim);
+    if (rc == 0) return 0;
+    hr_error("server.listen_failed", "listen=%s:%d err=\"%s\"", config->listen_host,
+             config->listen_port, uv_strerror(rc));
+    fprintf(stderr, "herald: cannot listen on %s:%d: %s\n", config->listen_host,
+            config->listen_port, uv_strerror(rc));
+    return -1;
+}
+
+/* The per-process limiters; NULL where their option is off. */
+static int open_limits(hr_server_t *server)
+{
+    const hr_config_t *config = server->config;
+    atomic_init(&server->conns_total, 0);
+    if (config->max_conns_per_ip && !(server->conns_by_ip = hr_ipcount_new())) goto oom;
+    if (config->publish_rate > 0 &&
+        !(server->publish_limit =
+              hr_ratelimit_new((double)config->publish_rate, (double)config->publish_burst)))
+        goto oom;
+    return 0;
+oom:
+    hr_error("server.start_failed", "reason=\"out of memory\"");
+    return -1;
+}
+
+/* Starts the workers and waits on the main thread's own loop, which only takes signals, until
+ * SIGTERM or SIGINT; then joins the workers. Returns 0, or the error that kept them from
+ * starting. */
+static int serve(hr_server_t *server)
+{
+    const hr_config_t *config = server->config;
+    uv_loop_t main_loop;
+    uv_loop_init(&main_loop);
+    uv_signal_t sigterm, sigint;
+    uv_signal_init(&main_loop, &sigterm);
+    uv_signal_init(&main_loop, &sigint);
+    sigterm.data = sigint.data = server;
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+
+    int rc = start_workers(server);
+    if (rc == 0) {
+        static const char *const modes[] = {"off", "batch", "sync"};
+        hr_info("server.listening",
+                "addr=%s:%d workers=%u history_size=%zu history_ttl_ms=%lld history_max_bytes=%zu "
+                "store=%s durability=%s",
+                config->listen_host, server->port, config->workers, config->history_size,
+                (long long)config->history_ttl_ms, config->history_max_bytes,
+                server->bus ? "redis" : server->store->ops->name,
+                hr_store_waits(server->store) ? modes[config->durability] : "none");
+        uv_run(&main_loop, UV_RUN_DEFAULT);
+    } else {
+        for (unsigned w = 0; w < server->nworkers; w++)
+            if (server->workers[w].thread) hr_worker_stop(&server->workers[w]);
+    }
+    for (unsigned w = 0; w < server->nworkers; w++)
+        if (server->workers[w].thread) hr_worker_join(&server->workers[w]);
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&sigint, NULL);
+    uv_run(&main_loop, UV_RUN_DEFAULT);
+    uv_loop_close(&main_loop);
+    return rc;
+}
+
 int hr_server_run(const hr_config_t *config)
 {
     signal(SIGPIPE, SIG_IGN);
     hr_server_t server = {.config = config, .nworkers = config->workers};
-    if (open_store(&server) != 0) return 1;
+    int rc = -1;
+    if (claim_address(&server) != 0) return 1;
+    if (open_store(&server) != 0) goto release;
     hr_broker_config_t broker_config = {config->workers,
                                         config->history_size,
                                         config->history_ttl_ms,
@@ -124,75 +194,22 @@ int hr_server_run(const hr_config_t *config)
     server.workers = calloc(config->workers, sizeof *server.workers);
     if (!server.broker || !server.workers) {
         hr_error("server.start_failed", "reason=\"out of memory\"");
-        hr_broker_free(server.broker);
-        server.store->ops->close(server.store);
-        free(server.workers);
-        return 1;
+        goto close;
     }
-    if (load_store(&server) != 0) {
-        server.store->ops->close(server.store); /* holds messages: before the broker */
-        hr_broker_free(server.broker);
-        free(server.workers);
-        return 1;
-    }
-    atomic_init(&server.conns_total, 0);
-    if (config->max_conns_per_ip) server.conns_by_ip = hr_ipcount_new();
-    if (config->publish_rate > 0) {
-        server.publish_limit =
-            hr_ratelimit_new((double)config->publish_rate, (double)config->publish_burst);
-        if (!server.publish_limit) {
-            hr_error("server.start_failed", "reason=\"out of memory\"");
-            server.store->ops->close(server.store);
-            hr_broker_free(server.broker);
-            free(server.workers);
-            return 1;
-        }
-    }
-    if (open_bus(&server) != 0) {
-        hr_ratelimit_free(server.publish_limit);
-        server.store->ops->close(server.store);
-        hr_broker_free(server.broker);
-        free(server.workers);
-        return 1;
-    }
-    /* Signals are taken on the main thread's own loop, which does nothing else. */
-    uv_loop_t main_loop;
-    uv_loop_init(&main_loop);
-    uv_signal_t sigterm, sigint;
-    uv_signal_init(&main_loop, &sigterm);
-    uv_signal_init(&main_loop, &sigint);
-    sigterm.data = sigint.data = &server;
-    uv_signal_start(&sigterm, on_signal, SIGTERM);
-    uv_signal_start(&sigint, on_signal, SIGINT);
-
-    int rc = start_workers(&server);
-    if (rc == 0) {
-        static const char *const modes[] = {"off", "batch", "sync"};
-        hr_info("server.listening",
-                "addr=%s:%d workers=%u history_size=%zu history_ttl_ms=%lld store=%s durability=%s",
-                config->listen_host, server.port, config->workers, config->history_size,
-                (long long)config->history_ttl_ms, server.bus ? "redis" : server.store->ops->name,
-                hr_store_waits(server.store) ? modes[config->durability] : "none");
-        uv_run(&main_loop, UV_RUN_DEFAULT);
-    } else {
-        for (unsigned w = 0; w < server.nworkers; w++)
-            if (server.workers[w].thread) hr_worker_stop(&server.workers[w]);
-    }
-    for (unsigned w = 0; w < server.nworkers; w++)
-        if (server.workers[w].thread) hr_worker_join(&server.workers[w]);
-    uv_close((uv_handle_t *)&sigterm, NULL);
-    uv_close((uv_handle_t *)&sigint, NULL);
-    uv_run(&main_loop, UV_RUN_DEFAULT);
-    uv_loop_close(&main_loop);
-    hr_bus_free(server.bus);                /* after the workers: they hand it publishes */
+    if (load_store(&server) != 0 || open_limits(&server) != 0 || open_bus(&server) != 0) goto close;
+    rc = serve(&server);
+    hr_bus_free(server.bus); /* after the workers: they hand it publishes */
+close:
     server.store->ops->close(server.store); /* writes what is queued; holds message refs */
-    for (unsigned w = 0; w < server.nworkers; w++)
+    for (unsigned w = 0; server.workers && w < server.nworkers; w++)
         if (server.workers[w].id == w && server.workers[w].server)
             hr_worker_free(&server.workers[w]);
     hr_broker_free(server.broker);
     hr_ratelimit_free(server.publish_limit);
     hr_ipcount_free(server.conns_by_ip);
     free(server.workers);
+release:
+    hr_listen_release(&server.claim);
     if (rc == 0) hr_info("server.stopped", "workers=%u", config->workers);
     return rc == 0 ? 0 : 1;
 }

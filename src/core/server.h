@@ -6,6 +6,7 @@
 
 #include "core/broker.h"
 #include "core/config.h"
+#include "core/listen.h"
 #include "core/worker.h"
 
 struct hr_server_s {
@@ -18,8 +19,9 @@ struct hr_server_s {
     atomic_size_t conns_total;            /* open connections, every worker */
     hr_worker_t *workers;                 /* config->workers of them */
     unsigned nworkers;
-    int port;           /* bound port */
-    int64_t started_ms; /* unix ms */
+    int port;                /* bound port */
+    hr_listen_claim_t claim; /* this process's hold on the address */
+    int64_t started_ms;      /* unix ms */
 };
 
 /* Runs until SIGTERM or SIGINT, then shuts down gracefully. Returns the process exit code. */

@@ -1,13 +1,12 @@
 /* Worker threads: listener, inbox wake-up, timers, graceful stop. */
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/conn.h"
 #include "core/error.h"
+#include "core/listen.h"
 #include "core/log.h"
 #include "core/ratelimit.h"
 #include "core/server.h"
@@ -15,33 +14,6 @@
 
 /* Implemented by the HTTP/1 protocol module; the worker only needs to hand it connections. */
 extern const hr_conn_proto_t hr_h1_proto;
-
-static int bind_reuseport(const char *host, int *port)
-{
-    struct sockaddr_storage addr;
-    if (uv_ip4_addr(host, *port, (struct sockaddr_in *)&addr) != 0 &&
-        uv_ip6_addr(host, *port, (struct sockaddr_in6 *)&addr) != 0)
-        return UV_EINVAL;
-    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -errno;
-    int one = 1;
-    socklen_t len =
-        addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
-        bind(fd, (struct sockaddr *)&addr, len) != 0) {
-        int err = -errno;
-        close(fd);
-        return err;
-    }
-    if (*port == 0) {
-        len = sizeof addr;
-        getsockname(fd, (struct sockaddr *)&addr, &len);
-        *port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
-                                                 : ((struct sockaddr_in *)&addr)->sin_port);
-    }
-    return fd;
-}
 
 static void on_connection(uv_stream_t *server, int status)
 {
@@ -187,7 +159,7 @@ static void on_stop(uv_async_t *handle)
 }
 
 int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const hr_config_t *config,
-                   hr_broker_t *broker, int *port)
+                   hr_broker_t *broker, int port)
 {
     memset(worker, 0, sizeof *worker);
     worker->id = id;
@@ -200,7 +172,7 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const 
     hr_list_init(&worker->after_drain);
     hr_list_init(&worker->durable_waits);
     uv_mutex_init(&worker->durable_lock);
-    int fd = bind_reuseport(config->listen_host, port);
+    int fd = hr_listen_bind_shared(config->listen_host, port);
     if (fd < 0) return fd;
     worker->listen_fd = fd;
     int rc = uv_loop_init(&worker->loop);

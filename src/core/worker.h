@@ -66,10 +66,10 @@ typedef struct hr_worker_s {
     char read_buf[64 * 1024]; /* shared by all reads: parsed synchronously, then reused */
 } hr_worker_t;
 
-/* Binds (sharing the port via SO_REUSEPORT) without starting the thread. `port` 0 asks the
- * kernel for one; the bound port is returned through *port for the next workers. */
+/* Binds the port the process claimed (core/listen.h), sharing it with the other workers via
+ * SO_REUSEPORT, without starting the thread. */
 int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const hr_config_t *config,
-                   hr_broker_t *broker, int *port);
+                   hr_broker_t *broker, int port);
 int hr_worker_start(hr_worker_t *worker);
 /* Thread-safe: asks the worker to shut down gracefully. */
 void hr_worker_stop(hr_worker_t *worker);
