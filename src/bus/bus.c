@@ -293,8 +293,10 @@ static void schedule_reconnect(hr_bus_t *bus)
     uv_timer_start(&bus->retry_timer, on_retry_timer, delay, 0);
 }
 
-/* Either connection went: both go, everyone waiting hears it, and a reconnect is planned. */
-static void went_down(hr_bus_t *bus, const char *which, const char *why)
+/* Either connection went: both go, everyone waiting hears it, and a reconnect is planned.
+ * `force` frees the contexts at once (their waiting callbacks get NULL replies): a graceful
+ * disconnect would wait for replies a stalled Redis never sends. */
+static void went_down(hr_bus_t *bus, const char *which, const char *why, int force)
 {
     int was_up = hr_bus_up(bus);
     atomic_store(&bus->up, 0);
@@ -304,11 +306,17 @@ static void went_down(hr_bus_t *bus, const char *which, const char *why)
     pthread_mutex_unlock(&bus->queue_lock);
     if (was_up && stopping) hr_info("redis.closed", "node=%s", bus->barrier);
     if (was_up && !stopping) hr_warn("redis.down", "conn=%s reason=\"%s\"", which, why);
-    hr_broker_bus_down(bus->broker);
-    hr_bus_topics_disconnected(bus);
     /* Forgotten first: a context not yet connected is freed without a disconnect callback. */
     redisAsyncContext *cmd = bus->cmd, *sub = bus->sub;
     bus->cmd = bus->sub = NULL;
+    bus->waiting_since = 0;
+    if (force) { /* before the topics forget: NULL replies find the state they expect */
+        if (cmd) redisAsyncFree(cmd);
+        if (sub) redisAsyncFree(sub);
+        cmd = sub = NULL;
+    }
+    hr_broker_bus_down(bus->broker);
+    hr_bus_topics_disconnected(bus);
     if (cmd) redisAsyncDisconnect(cmd);
     if (sub) redisAsyncDisconnect(sub);
     schedule_reconnect(bus);
@@ -334,7 +342,8 @@ static void on_disconnect(const redisAsyncContext *ctx, int status)
     const char *which = ctx == bus->cmd ? "cmd" : "sub";
     if (ctx == bus->cmd) bus->cmd = NULL;
     if (ctx == bus->sub) bus->sub = NULL;
-    went_down(bus, which, status == REDIS_OK ? "closed" : (ctx->errstr[0] ? ctx->errstr : "error"));
+    went_down(bus, which, status == REDIS_OK ? "closed" : (ctx->errstr[0] ? ctx->errstr : "error"),
+              0);
 }
 
 static void on_connect(const redisAsyncContext *ctx, int status)
@@ -348,7 +357,7 @@ static void on_connect(const redisAsyncContext *ctx, int status)
     if (ctx == bus->sub) bus->sub = NULL;
     if (!hr_bus_up(bus))
         hr_debug("redis.connect_failed", "conn=%s reason=\"%s\"", which, ctx->errstr);
-    went_down(bus, which, ctx->errstr);
+    went_down(bus, which, ctx->errstr, 0);
 }
 
 static int reply_ok(const redisReply *reply)
@@ -459,6 +468,29 @@ static void connect_both(hr_bus_t *bus)
     setup_sub(bus);
 }
 
+/* --redis-timeout: while the command connection waits for a reply (or for the connection to
+ * come up), Redis must send something within the timeout. A stopped or wedged Redis otherwise
+ * holds every publish for as long as it is stuck; past the timeout both connections are cut,
+ * the waiting publishes get 503, /healthz says down, and the usual reconnect and resync run. */
+static void on_watchdog(uv_timer_t *timer)
+{
+    hr_bus_t *bus = timer->data;
+    redisAsyncContext *cmd = bus->cmd;
+    uint64_t now = uv_now(&bus->loop);
+    if (!cmd || (cmd->replies.head == NULL && hr_bus_up(bus))) {
+        bus->waiting_since = 0;
+        return;
+    }
+    if (!bus->waiting_since) bus->waiting_since = now;
+    uint64_t last_read = hr_uv_redis_last_read(cmd);
+    uint64_t since = last_read > bus->waiting_since ? last_read : bus->waiting_since;
+    if (now - since < (uint64_t)bus->config.timeout_ms) return;
+    hr_warn("redis.timeout", "silent_ms=%llu timeout_ms=%lld up=%d",
+            (unsigned long long)(now - since), (long long)bus->config.timeout_ms, hr_bus_up(bus));
+    atomic_store(&bus->failing, 1);
+    went_down(bus, "cmd", "timeout", 1);
+}
+
 /* ---- thread ---- */
 
 static void drain_queue(uv_async_t *handle)
@@ -490,6 +522,7 @@ static void drain_queue(uv_async_t *handle)
     uv_close((uv_handle_t *)&bus->wake, NULL);
     uv_close((uv_handle_t *)&bus->retry_timer, NULL);
     uv_close((uv_handle_t *)&bus->sync_timer, NULL);
+    uv_close((uv_handle_t *)&bus->watchdog, NULL);
 }
 
 static void bus_thread(void *arg)
@@ -509,6 +542,10 @@ int hr_bus_start(hr_bus_t *bus)
     bus->retry_timer.data = bus;
     uv_timer_init(&bus->loop, &bus->sync_timer);
     bus->sync_timer.data = bus;
+    uv_timer_init(&bus->loop, &bus->watchdog);
+    bus->watchdog.data = bus;
+    uint64_t tick = (uint64_t)bus->config.timeout_ms / 10;
+    uv_timer_start(&bus->watchdog, on_watchdog, tick ? tick : 1, tick ? tick : 1);
     bus->backoff_ms = BACKOFF_MIN_MS;
     bus->loop.data = bus;
     hr_bus_hooks_t hooks = {hook_want, hook_unwant, hook_up, bus};

@@ -32,6 +32,7 @@ typedef struct hr_bus_config_s {
     size_t history_size;    /* stream MAXLEN ~ and the messages loaded per topic */
     int64_t history_ttl_ms; /* a stream idle this long expires (PEXPIRE); 0 = never */
     unsigned workers;
+    int64_t timeout_ms; /* Redis silent this long while a command waits: reconnect */
 } hr_bus_config_t;
 
 enum hr_bus_status {

@@ -73,6 +73,8 @@ struct hr_bus_s {
     uv_async_t wake;        /* queue has work, or stop */
     uv_timer_t retry_timer; /* reconnect backoff */
     uv_timer_t sync_timer;  /* gathers history loads into one MULTI */
+    uv_timer_t watchdog;    /* --redis-timeout: Redis silent while a command waits */
+    uint64_t waiting_since; /* uv_now when the watchdog first saw a command waiting; 0 = none */
     pthread_mutex_t queue_lock;
     hr_list_t queue; /* bus_op_t */
     int stopping;    /* under queue_lock */

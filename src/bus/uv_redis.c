@@ -6,6 +6,7 @@ typedef struct uv_redis_s {
     redisAsyncContext *ctx; /* NULL once hiredis let go of it */
     uv_poll_t poll;
     int events;
+    uint64_t last_read_ms; /* uv_now when the socket was last readable */
 } uv_redis_t;
 
 static void on_poll(uv_poll_t *handle, int status, int events)
@@ -14,6 +15,7 @@ static void on_poll(uv_poll_t *handle, int status, int events)
     /* On error (POLLERR: a refused connect, a reset) libuv reports no events: hand hiredis
      * every event it waits for, so its read or write meets the socket error and fails. */
     int ready = status < 0 ? io->events : events;
+    if (ready & UV_READABLE) io->last_read_ms = uv_now(handle->loop);
     if (io->ctx && (ready & UV_READABLE)) redisAsyncHandleRead(io->ctx);
     if (io->ctx && (ready & UV_WRITABLE)) redisAsyncHandleWrite(io->ctx);
 }
@@ -81,4 +83,10 @@ int hr_uv_redis_attach(redisAsyncContext *ctx, uv_loop_t *loop)
     ctx->ev.cleanup = cleanup;
     ctx->ev.data = io;
     return 0;
+}
+
+uint64_t hr_uv_redis_last_read(const redisAsyncContext *ctx)
+{
+    const uv_redis_t *io = ctx->ev.data;
+    return io ? io->last_read_ms : 0;
 }

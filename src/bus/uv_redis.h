@@ -11,4 +11,8 @@
 /* Returns 0, or -1 (the context is then not attached and must be freed by the caller). */
 int hr_uv_redis_attach(redisAsyncContext *ctx, uv_loop_t *loop);
 
+/* When the context's socket was last readable (uv_now ms); 0 if never. For the command
+ * timeout: bytes arriving is Redis making progress. */
+uint64_t hr_uv_redis_last_read(const redisAsyncContext *ctx);
+
 #endif

@@ -35,15 +35,16 @@ typedef struct hr_config_s {
     unsigned poll_timeout_max_s; /* largest ?timeout= accepted */
     char data_dir[1024];         /* SQLite store directory; "" = memory only */
     enum hr_durability durability;
-    int64_t batch_ms;                            /* batch mode: longest wait to gather a commit */
-    size_t data_max_bytes;                       /* database size limit; 0 = none */
-    size_t topic_limit;                          /* topics held at once; 0 = no limit */
-    size_t max_conns;                            /* open connections in all; 0 = no limit */
-    size_t max_conns_per_ip;                     /* per client IP; 0 = no limit */
-    unsigned publish_rate;                       /* per client IP per second; 0 = no limit */
-    unsigned publish_burst;                      /* bucket size */
-    char redis_url[1024];                        /* cluster mode; "" = single node */
-    char redis_prefix[1024];                     /* Redis key and channel prefix */
+    int64_t batch_ms;         /* batch mode: longest wait to gather a commit */
+    size_t data_max_bytes;    /* database size limit; 0 = none */
+    size_t topic_limit;       /* topics held at once; 0 = no limit */
+    size_t max_conns;         /* open connections in all; 0 = no limit */
+    size_t max_conns_per_ip;  /* per client IP; 0 = no limit */
+    unsigned publish_rate;    /* per client IP per second; 0 = no limit */
+    unsigned publish_burst;   /* bucket size */
+    char redis_url[1024];     /* cluster mode; "" = single node */
+    char redis_prefix[1024];  /* Redis key and channel prefix */
+    int64_t redis_timeout_ms; /* Redis silent this long while a command waits: 503, reconnect */
     char cors_origins[HR_MAX_CORS_ORIGINS][256]; /* allowed Origins; "*" allows any */
     size_t ncors_origins;
     enum hr_log_level log_level;

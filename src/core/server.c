@@ -87,8 +87,9 @@ static int open_bus(hr_server_t *server)
 {
     const hr_config_t *config = server->config;
     if (!config->redis_url[0]) return 0;
-    hr_bus_config_t bus_config = {config->redis_url, config->redis_prefix, config->history_size,
-                                  config->history_ttl_ms, config->workers};
+    hr_bus_config_t bus_config = {config->redis_url,    config->redis_prefix,
+                                  config->history_size, config->history_ttl_ms,
+                                  config->workers,      config->redis_timeout_ms};
     char err[256] = "";
     server->bus = hr_bus_new(&bus_config, server->broker, err, sizeof err);
     if (!server->bus) {

@@ -46,6 +46,9 @@ export async function startRedis() {
       child.kill('SIGTERM');
       await exited;
     },
+    // SIGSTOP: the process stalls with its sockets open (connects and writes still succeed).
+    pause() { child.kill('SIGSTOP'); },
+    resume() { child.kill('SIGCONT'); },
     async command(...args) {
       const out = spawn('redis-cli', ['-p', String(port), ...args]);
       let text = '';
