@@ -68,7 +68,9 @@ static int answer_body(const hr_pubreq_t *req, int many, char **body)
     return status;
 }
 
-/* A publish answered later: waiting for the disk (--durability sync or batch) or for Redis. */
+/* A publish answered later: waiting for the disk (--durability sync or batch) or for Redis.
+ * Its answer is queued (hr_respond_queued): publishes pipelined behind it run meanwhile, so
+ * Redis and the disk get them together, and the answers go out in request order. */
 typedef struct publish_wait_s {
     hr_pending_t *pending;
     hr_pubreq_t *req;
@@ -101,11 +103,6 @@ static void publish_gone(hr_pending_t *pending)
     free(pw);
 }
 
-static void publish_wake(hr_pending_t *pending)
-{
-    (void)pending; /* the answer needs the disk or Redis; it comes when they do */
-}
-
 static void submit(hr_exchange_t *ex, hr_pubreq_t *req)
 {
     int many = ex->route.id != HR_ROUTE_PUBLISH;
@@ -135,9 +132,14 @@ static void submit(hr_exchange_t *ex, hr_pubreq_t *req)
     pw->conn_id = ex->conn->id;
     req->user = pw;
     req->done = publish_done;
-    pw->pending = hr_respond_later(ex);
+    pw->pending = hr_respond_queued(ex);
+    if (!pw->pending) { /* under way, and no way to answer it: the client sees the close */
+        hr_pubreq_cancel(req);
+        free(pw);
+        hr_conn_close(ex->conn);
+        return;
+    }
     pw->pending->user = pw;
-    pw->pending->wake = publish_wake;
     pw->pending->on_close = publish_gone;
 }
 

@@ -43,6 +43,21 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
+void hr_conn_pause(hr_conn_t *conn)
+{
+    if (conn->paused || conn->closing) return;
+    conn->paused = 1;
+    uv_read_stop((uv_stream_t *)&conn->tcp);
+}
+
+void hr_conn_resume(hr_conn_t *conn)
+{
+    if (!conn->paused || conn->closing) return;
+    conn->paused = 0;
+    conn->last_read_ms = (int64_t)uv_now(&conn->worker->loop); /* idle from now, not from then */
+    if (uv_read_start((uv_stream_t *)&conn->tcp, alloc_cb, read_cb) != 0) hr_conn_close(conn);
+}
+
 static void release(hr_conn_t *conn)
 {
     if (!conn->counted) return;
@@ -181,11 +196,17 @@ int hr_conn_accept(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto
 static void write_cb(uv_write_t *req, int status)
 {
     write_req_t *wr = (write_req_t *)req;
+    hr_conn_t *conn = wr->conn;
     for (size_t i = 0; i < wr->nmsgs; i++)
         hr_msg_unref(wr->msgs[i]);
-    if (status < 0 && status != UV_ECANCELED) hr_conn_close(wr->conn);
     free(wr->copy);
     free(wr);
+    if (status < 0 && status != UV_ECANCELED) {
+        hr_conn_close(conn);
+        return;
+    }
+    if (status == 0 && !conn->closing && conn->tcp.write_queue_size == 0 && conn->proto->on_drained)
+        conn->proto->on_drained(conn);
 }
 
 /* Writes `bufs` in order: as much as the socket takes now, the rest queued. `msgs[i]` (may be
@@ -358,6 +379,7 @@ void hr_conn_sweep(hr_worker_t *worker)
 void hr_conn_finish(hr_conn_t *conn)
 {
     if (conn->closing || conn->finishing) return;
+    hr_conn_resume(conn); /* the lingering close reads until the client's FIN */
     if (conn->cork_len && flush_corked(conn) != 0) return; /* frames gathered go out first */
     conn->finishing = 1;
     uv_shutdown_t *req = malloc(sizeof *req);

@@ -19,6 +19,9 @@ typedef struct hr_conn_proto_s {
     /* Outbound bytes passed --max-outbound (a slow consumer): say why in one last write (let
      * past the limit) and finish; may be NULL (the connection is closed). */
     void (*on_overflow)(hr_conn_t *conn);
+    /* Everything queued was written (the socket took it); may be NULL. For a protocol that
+     * stopped reading while its answers piled up. */
+    void (*on_drained)(hr_conn_t *conn);
 } hr_conn_proto_t;
 
 #define HR_CORK_MAX 16 /* frames gathered per connection before an early flush */
@@ -44,6 +47,7 @@ struct hr_conn_s {
                                      none (slowloris defence) */
     char peer[64];                /* "ip:port", for logs */
     int overflowed;               /* on_overflow ran: its goodbye may pass the limit */
+    int paused;                   /* reading stopped by the protocol (backpressure) */
     int counted;                  /* in the server's totals (--max-conns, --max-conns-per-ip) */
     hr_list_t dirty_link;         /* in worker->dirty while cork_len > 0 */
     size_t cork_len;              /* frames gathered while the worker is corked */
@@ -59,6 +63,11 @@ int hr_conn_write(hr_conn_t *conn, const char *bytes, size_t len, hr_msg_t *msg)
 /* While worker->corked is set, message-backed writes are gathered per connection; this sends
  * each connection's gathered frames with one writev and clears the flag. */
 void hr_conn_uncork(hr_worker_t *worker);
+
+/* Backpressure: stops reading the socket (the kernel's buffers, then TCP's window, hold the
+ * client back) until hr_conn_resume. Idempotent. */
+void hr_conn_pause(hr_conn_t *conn);
+void hr_conn_resume(hr_conn_t *conn);
 
 /* Sends what is queued, then closes. */
 void hr_conn_finish(hr_conn_t *conn);

@@ -40,6 +40,10 @@ hr_stream_t *hr_respond_stream(hr_exchange_t *ex, const char *content_type,
 /* Ends the handler without an answer: the connection waits for pending->ops->respond. The
  * caller sets wake, on_close and user before returning to the event loop. */
 hr_pending_t *hr_respond_later(hr_exchange_t *ex);
+/* Ends the handler of a publish whose answer comes later (Redis, the disk), without stopping
+ * the connection: later pipelined publishes run meanwhile and answers go out in request order.
+ * NULL on allocation failure (nothing changed). The caller sets on_close and user. */
+hr_pending_t *hr_respond_queued(hr_exchange_t *ex);
 /* As hr_respond_later, but the request is kept so pending->ops->redispatch can run its handler
  * again (cluster mode, once its topics are live here). */
 hr_pending_t *hr_defer(hr_exchange_t *ex);

@@ -20,16 +20,46 @@ typedef struct h1_s {
     const char *parked_cors; /* into the config */
     int parked_keep_alive;
     hr_request_t *held_req; /* a deferred request, dispatched again by redispatch */
-    char *stash;            /* bytes that came while parked and the answer could not come early */
+    char *stash;            /* bytes read before the connection paused (backpressure) */
     size_t stash_len;
+    /* Publishes in flight (waiting for Redis or the disk): later pipelined publishes run too,
+     * and every answer waits here, in request order, until those before it are out. */
+    hr_list_t slots;        /* h1_slot_t, oldest first */
+    size_t nslots;          /* in slots */
+    size_t slot_bytes;      /* request bodies of the unanswered ones */
+    hr_request_t *next_req; /* read, waiting until the slots let it run */
 } h1_t;
 
+typedef struct h1_slot_s {
+    hr_list_t link; /* in h1->slots */
+    h1_t *h1;
+    hr_pending_t pending; /* the publish answers through it */
+    hr_buf_t out;         /* the answer's bytes, once answered */
+    int answered;
+    int close;         /* the connection ends after this answer */
+    size_t body_bytes; /* the request's body, counted while unanswered */
+    enum hr_method method;
+    const char *cors;
+    int keep_alive;
+} h1_slot_t;
+
+/* Publishes in flight on one connection; with the bodies' bytes (at most --max-body), what a
+ * pipelining client can make herald hold before it stops reading that connection. */
+#define H1_MAX_SLOTS 256
+/* Answers not yet taken by the socket past which a connection stops reading requests: a client
+ * that pipelines without reading its answers is held back by TCP, not cut as a slow consumer. */
+#define H1_MAX_UNSENT (64 * 1024)
+
 static void h1_on_data(hr_conn_t *conn, const char *data, size_t len);
+static int run_request(hr_conn_t *conn, h1_t *h1, hr_request_t *req, const char *rest, size_t len);
+static int runs_beside_slots(const h1_t *h1, const hr_request_t *req);
 static void h1_on_close(hr_conn_t *conn);
 static void h1_on_shutdown(hr_conn_t *conn);
 static void h1_on_timeout(hr_conn_t *conn);
+static void h1_on_drained(hr_conn_t *conn);
 
-const hr_conn_proto_t hr_h1_proto = {h1_on_data, h1_on_close, h1_on_shutdown, h1_on_timeout, NULL};
+const hr_conn_proto_t hr_h1_proto = {h1_on_data,    h1_on_close, h1_on_shutdown,
+                                     h1_on_timeout, NULL,        h1_on_drained};
 
 const char *hr_status_text(int status)
 {
@@ -77,6 +107,7 @@ static h1_t *h1_of(hr_conn_t *conn)
         h1_t *h1 = calloc(1, sizeof *h1);
         if (!h1) return NULL;
         h1->conn = conn;
+        hr_list_init(&h1->slots);
         hr_reqparser_init(&h1->parser, conn->worker->config->max_header_bytes,
                           conn->worker->config->max_body_bytes);
         conn->proto_state = h1;
@@ -100,18 +131,45 @@ static void write_head(hr_exchange_t *ex, hr_buf_t *out, int status, const char 
     hr_buf_puts(out, "\r\n");
 }
 
+static void render(hr_exchange_t *ex, hr_buf_t *out, int status, const char *content_type,
+                   const char *body, size_t len, const char *extra_headers)
+{
+    if (ex->worker->stopping) ex->keep_alive = 0;
+    int no_body = status == 204 || status == 304;
+    write_head(ex, out, status, content_type, no_body ? -1 : (long)len, extra_headers);
+    if (ex->method != HR_HEAD && !no_body) hr_buf_append(out, body, len);
+}
+
+static void flush_slots(h1_t *h1);
+
+/* An answer behind publishes still in flight waits its turn in a slot of its own. */
+static int queue_answer(h1_t *h1, hr_buf_t *out, int keep_alive)
+{
+    h1_slot_t *slot = calloc(1, sizeof *slot);
+    if (!slot) return -1;
+    slot->h1 = h1;
+    slot->out = *out;
+    *out = (hr_buf_t){0};
+    slot->answered = 1;
+    slot->close = !keep_alive;
+    hr_list_push(&h1->slots, &slot->link);
+    h1->nslots++;
+    flush_slots(h1);
+    return 0;
+}
+
 void hr_respond(hr_exchange_t *ex, int status, const char *content_type, const char *body,
                 size_t len, const char *extra_headers)
 {
     if (ex->responded) return;
     ex->responded = 1;
-    if (ex->worker->stopping) ex->keep_alive = 0;
     hr_buf_t out = {0};
-    int no_body = status == 204 || status == 304;
-    write_head(ex, &out, status, content_type, no_body ? -1 : (long)len, extra_headers);
-    if (ex->method != HR_HEAD && !no_body) hr_buf_append(&out, body, len);
+    render(ex, &out, status, content_type, body, len, extra_headers);
+    h1_t *h1 = ex->conn->proto_state;
     if (hr_buf_failed(&out)) {
         hr_conn_close(ex->conn);
+    } else if (h1 && ex->conn->proto == &hr_h1_proto && !hr_list_empty(&h1->slots)) {
+        if (queue_answer(h1, &out, ex->keep_alive) != 0) hr_conn_close(ex->conn);
     } else {
         hr_conn_write(ex->conn, out.data, out.len, NULL);
         if (!ex->keep_alive) hr_conn_finish(ex->conn);
@@ -180,32 +238,52 @@ hr_stream_t *hr_respond_stream(hr_exchange_t *ex, const char *content_type,
     return &h1->stream;
 }
 
+/* Input that cannot be read yet: kept, and the connection stops reading (backpressure), so
+ * what is kept is at most one read (64 KiB) however much the client pipelines. */
 static void stash(hr_conn_t *conn, h1_t *h1, const char *data, size_t len)
 {
-    const hr_config_t *config = conn->worker->config;
-    size_t max = config->max_header_bytes + config->max_body_bytes;
-    char *grown = h1->stash_len + len <= max ? realloc(h1->stash, h1->stash_len + len) : NULL;
+    char *grown = realloc(h1->stash, h1->stash_len + len);
     if (!grown) {
-        hr_info("http.pipeline_overflow", "conn=%llu peer=%s stashed=%zu",
-                (unsigned long long)conn->id, conn->peer, h1->stash_len + len);
+        hr_warn("http.stash_failed", "conn=%llu peer=%s bytes=%zu", (unsigned long long)conn->id,
+                conn->peer, h1->stash_len + len);
         hr_conn_close(conn);
         return;
     }
     memcpy(grown + h1->stash_len, data, len);
     h1->stash = grown;
     h1->stash_len += len;
+    hr_conn_pause(conn);
 }
 
-/* Bytes that came while the request was parked: read them now. */
-static void read_stash(h1_t *h1)
+/* Input held back: the request read ahead, then the stashed bytes; reading resumes once all
+ * of it went through. */
+static void resume_input(h1_t *h1)
 {
-    if (!h1->stash || h1->conn->closing || h1->conn->finishing) return;
-    char *bytes = h1->stash;
-    size_t n = h1->stash_len;
-    h1->stash = NULL;
-    h1->stash_len = 0;
-    h1_on_data(h1->conn, bytes, n); /* may park again and stash the rest anew */
-    free(bytes);
+    hr_conn_t *conn = h1->conn;
+    if (h1->parked || h1->streaming || conn->closing || conn->finishing) return;
+    if (h1->next_req) {
+        hr_request_t *req = h1->next_req;
+        if (!hr_list_empty(&h1->slots) && !runs_beside_slots(h1, req)) return;
+        h1->next_req = NULL;
+        char *bytes = h1->stash;
+        size_t n = h1->stash_len;
+        h1->stash = NULL;
+        h1->stash_len = 0;
+        if (run_request(conn, h1, req, bytes, n) != 0) {
+            free(bytes);
+            return;
+        }
+        if (n) h1_on_data(conn, bytes, n); /* may hold back again and stash the rest anew */
+        free(bytes);
+    } else if (h1->stash) {
+        char *bytes = h1->stash;
+        size_t n = h1->stash_len;
+        h1->stash = NULL;
+        h1->stash_len = 0;
+        h1_on_data(conn, bytes, n); /* may hold back again and stash the rest anew */
+        free(bytes);
+    }
+    if (conn->proto == &hr_h1_proto && !h1->stash && !h1->next_req) hr_conn_resume(conn);
 }
 
 static void h1_pending_respond(hr_pending_t *pending, int status, const char *content_type,
@@ -222,7 +300,7 @@ static void h1_pending_respond(hr_pending_t *pending, int status, const char *co
                         .cors_origin = h1->parked_cors,
                         .keep_alive = h1->parked_keep_alive && !close};
     hr_respond(&ex, status, content_type, body, len, NULL);
-    read_stash(h1);
+    resume_input(h1);
 }
 
 /* Runs the held request's handler again (cluster mode: its topics are live now). */
@@ -239,7 +317,7 @@ static void h1_pending_redispatch(hr_pending_t *pending)
     hr_request_free(req);
     /* The handler may have parked again, streamed, or answered; `h1` is still the protocol
      * state (a deferred request is never an upgrade). */
-    if (!h1->parked && !h1->streaming) read_stash(h1);
+    if (!h1->parked && !h1->streaming) resume_input(h1);
 }
 
 static const hr_pending_ops_t h1_pending_ops = {h1_pending_respond, h1_pending_redispatch};
@@ -266,6 +344,102 @@ hr_pending_t *hr_defer(hr_exchange_t *ex)
     return pending;
 }
 
+/* ---- answer slots: publishes in flight, answered in request order ---- */
+
+/* Writes the answers at the head that are ready, in order; then lets held input run. */
+static void flush_slots(h1_t *h1)
+{
+    hr_conn_t *conn = h1->conn;
+    while (!hr_list_empty(&h1->slots)) {
+        h1_slot_t *slot = hr_container_of(h1->slots.next, h1_slot_t, link);
+        if (!slot->answered) break;
+        hr_list_remove(&slot->link);
+        h1->nslots--;
+        int close = slot->close;
+        if (!conn->closing && !conn->finishing)
+            hr_conn_write(conn, slot->out.data, slot->out.len, NULL);
+        hr_buf_free(&slot->out);
+        free(slot);
+        if (close) hr_conn_finish(conn); /* what follows is dropped with the connection */
+    }
+    conn->last_read_ms = (int64_t)uv_now(&conn->worker->loop); /* idle from now */
+    resume_input(h1);
+}
+
+static void slot_respond(hr_pending_t *pending, int status, const char *content_type,
+                         const char *body, size_t len, int close)
+{
+    h1_slot_t *slot = hr_container_of(pending, h1_slot_t, pending);
+    if (slot->answered) return;
+    h1_t *h1 = slot->h1;
+    hr_exchange_t ex = {.conn = h1->conn,
+                        .worker = h1->conn->worker,
+                        .method = slot->method,
+                        .cors_origin = slot->cors,
+                        .keep_alive = slot->keep_alive && !close,
+                        .responded = 1};
+    render(&ex, &slot->out, status, content_type, body, len, NULL);
+    if (hr_buf_failed(&slot->out)) {
+        hr_conn_close(h1->conn);
+        return;
+    }
+    slot->answered = 1;
+    slot->close = !ex.keep_alive;
+    h1->slot_bytes -= slot->body_bytes;
+    flush_slots(h1);
+}
+
+static void slot_redispatch(hr_pending_t *pending)
+{
+    (void)pending; /* a queued answer is never deferred */
+}
+
+static const hr_pending_ops_t h1_slot_ops = {slot_respond, slot_redispatch};
+
+hr_pending_t *hr_respond_queued(hr_exchange_t *ex)
+{
+    h1_t *h1 = ex->conn->proto_state;
+    h1_slot_t *slot = calloc(1, sizeof *slot);
+    if (!slot) return NULL;
+    ex->responded = 1;
+    slot->h1 = h1;
+    slot->pending = (hr_pending_t){.ops = &h1_slot_ops};
+    slot->body_bytes = ex->req ? ex->req->body_len : 0;
+    slot->method = ex->method;
+    slot->cors = ex->cors_origin;
+    slot->keep_alive = ex->keep_alive;
+    hr_list_push(&h1->slots, &slot->link);
+    h1->nslots++;
+    h1->slot_bytes += slot->body_bytes;
+    return &slot->pending;
+}
+
+/* Only publishes run beside publishes in flight, within the slot limits: any other request
+ * (a stream, a poll, an upgrade) waits until every answer before it is out. */
+static int runs_beside_slots(const h1_t *h1, const hr_request_t *req)
+{
+    if (h1->nslots >= H1_MAX_SLOTS ||
+        h1->slot_bytes + req->body_len > h1->conn->worker->config->max_body_bytes)
+        return 0;
+    hr_route_match_t match;
+    enum hr_method method = hr_method_parse(req->method, req->method_len);
+    if (method != HR_POST || hr_route(method, req->path, req->path_len, &match) != 200) return 0;
+    return match.id == HR_ROUTE_PUBLISH || match.id == HR_ROUTE_PUBLISH_MANY;
+}
+
+/* The client left: unanswered publishes hear it (they go on; nobody is told). */
+static void drop_slots(h1_t *h1)
+{
+    while (!hr_list_empty(&h1->slots)) {
+        h1_slot_t *slot = hr_container_of(h1->slots.next, h1_slot_t, link);
+        hr_list_remove(&slot->link);
+        if (!slot->answered && slot->pending.on_close) slot->pending.on_close(&slot->pending);
+        hr_buf_free(&slot->out);
+        free(slot);
+    }
+    h1->nslots = 0;
+}
+
 static void answer_parse_error(hr_conn_t *conn, h1_t *h1)
 {
     hr_exchange_t ex = {.conn = conn, .worker = conn->worker, .keep_alive = 0};
@@ -274,6 +448,30 @@ static void answer_parse_error(hr_conn_t *conn, h1_t *h1)
     json_t *body =
         json_pack("{s:s, s:i}", "error", h1->parser.error, "status", h1->parser.error_status);
     hr_respond_json(&ex, h1->parser.error_status, body);
+}
+
+/* Runs one request; `rest` is what the client sent after it. Returns 0 to go on reading
+ * HTTP/1 here, -1 once the connection is not ours to read: upgraded (`rest` handed to the new
+ * protocol) or ending after a refused upgrade. */
+static int run_request(hr_conn_t *conn, h1_t *h1, hr_request_t *req, const char *rest, size_t len)
+{
+    int upgrade = req->upgrade;
+    hr_api_dispatch(conn, req);
+    if (req != h1->held_req) hr_request_free(req);
+    if (conn->proto != &hr_h1_proto) {
+        /* Upgraded (WebSocket): the new protocol owns the connection and the bytes that
+         * followed the request. */
+        hr_reqparser_reset(&h1->parser);
+        free(h1->stash);
+        free(h1);
+        if (len && !conn->closing) conn->proto->on_data(conn, rest, len);
+        return -1;
+    }
+    if (upgrade) {
+        hr_conn_finish(conn); /* refused upgrade: the answer was final */
+        return -1;
+    }
+    return 0;
 }
 
 static void h1_on_data(hr_conn_t *conn, const char *data, size_t len)
@@ -286,14 +484,19 @@ static void h1_on_data(hr_conn_t *conn, const char *data, size_t len)
     while (len > 0 && !h1->streaming && !conn->closing && !conn->finishing) {
         if (h1->parked) {
             /* A request pipelined behind a parked one: a poll answers now with what it has, so
-             * answers keep the order of requests; a publish waiting for the disk cannot, so the
-             * bytes wait (bounded) and are read after its answer. */
+             * answers keep the order of requests; a deferred request cannot, so the bytes wait
+             * (reading paused) and are read after its answer. */
             h1->pending.wake(&h1->pending);
             if (h1->parked) {
                 stash(conn, h1, data, len);
                 return;
             }
             continue;
+        }
+        if (h1->next_req || h1->stash || /* held back already: keep the order */
+            conn->tcp.write_queue_size > H1_MAX_UNSENT) {
+            stash(conn, h1, data, len);
+            return;
         }
         size_t used = 0;
         enum hr_parse_result result = hr_reqparser_feed(&h1->parser, data, len, &used);
@@ -313,21 +516,13 @@ static void h1_on_data(hr_conn_t *conn, const char *data, size_t len)
         }
         conn->request_deadline_ms = 0;
         hr_request_t *req = hr_reqparser_take(&h1->parser);
-        int upgrade = req->upgrade;
-        hr_api_dispatch(conn, req);
-        if (req != h1->held_req) hr_request_free(req);
-        if (conn->proto != &hr_h1_proto) {
-            /* Upgraded (WebSocket): the new protocol owns the connection and the bytes that
-             * followed the request. */
-            hr_reqparser_reset(&h1->parser);
-            free(h1);
-            if (len && !conn->closing) conn->proto->on_data(conn, data, len);
+        if (!hr_list_empty(&h1->slots) && !runs_beside_slots(h1, req)) {
+            h1->next_req = req; /* runs when the answers before it are out */
+            if (len) stash(conn, h1, data, len);
+            hr_conn_pause(conn);
             return;
         }
-        if (upgrade) {
-            hr_conn_finish(conn); /* refused upgrade: the answer was final */
-            return;
-        }
+        if (run_request(conn, h1, req, data, len) != 0) return;
     }
 }
 
@@ -338,6 +533,8 @@ static void h1_on_close(hr_conn_t *conn)
     if (h1->streaming && h1->stream.on_close) h1->stream.on_close(&h1->stream);
     if (h1->parked && h1->pending.on_close) h1->pending.on_close(&h1->pending);
     if (h1->held_req) hr_request_free(h1->held_req);
+    drop_slots(h1);
+    hr_request_free(h1->next_req);
     free(h1->stash);
     hr_reqparser_reset(&h1->parser);
     free(h1);
@@ -350,7 +547,15 @@ static void h1_on_shutdown(hr_conn_t *conn)
     /* Idle keep-alive connections go now; one mid-request gets its answer first (with
      * Connection: close); streams were ended by their transport. */
     if (h1 && h1->parked) h1->pending.wake(&h1->pending); /* answered with Connection: close */
-    if (!h1 || (!h1->streaming && !h1->parked && !h1->parser.req)) hr_conn_finish(conn);
+    if (!h1 || (!h1->streaming && !h1->parked && !h1->parser.req && hr_list_empty(&h1->slots) &&
+                !h1->next_req))
+        hr_conn_finish(conn);
+}
+
+static void h1_on_drained(hr_conn_t *conn)
+{
+    h1_t *h1 = conn->proto_state;
+    if (h1 && conn->paused) resume_input(h1);
 }
 
 static void h1_on_timeout(hr_conn_t *conn)

@@ -23,7 +23,7 @@ static void ws_on_data(hr_conn_t *conn, const char *data, size_t len);
 static void ws_on_close(hr_conn_t *conn);
 static void ws_on_overflow(hr_conn_t *conn);
 
-static const hr_conn_proto_t ws_proto = {ws_on_data, ws_on_close, NULL, NULL, ws_on_overflow};
+static const hr_conn_proto_t ws_proto = {ws_on_data, ws_on_close, NULL, NULL, ws_on_overflow, NULL};
 
 /* ---- sending ---------------------------------------------------------------------------- */
 
