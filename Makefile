@@ -19,7 +19,7 @@ REL_OBJS  := $(SRCS:src/%.c=build/rel/%.o)
 ASAN_OBJS := $(SRCS:src/%.c=build/asan/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 
-.PHONY: all run test deps deps-test deps-bench unit integration clean format bench bench-full test-tsan test-valgrind
+.PHONY: all run test deps deps-test deps-bench unit integration clean format bench bench-full test-tsan test-valgrind soak
 
 all: build/herald
 
@@ -106,6 +106,12 @@ test-tsan: deps-test
 test-valgrind: deps-test
 	@$(MAKE) --no-print-directory build/herald
 	@HERALD_BIN=$$PWD/scripts/valgrind-herald.sh scripts/test.sh integration
+
+# The soak run: 30 minutes of mixed load on two cluster nodes (tests/integration/soak.mjs);
+# SOAK_SECONDS shortens it. Writes docs/bench/soak.json and soak-rss.svg.
+soak: deps-test
+	@$(MAKE) --no-print-directory build/herald
+	@cd tests/integration && HERALD_BIN=$$PWD/../../build/herald node soak.mjs
 
 unit: deps-test
 	@$(MAKE) --no-print-directory $(UNIT_BINS)
