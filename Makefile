@@ -2,7 +2,7 @@
 # Packages come from scripts/deps.sh (idempotent); flags from pkg-config, evaluated after it.
 
 CC       ?= cc
-PKGS     := libuv jansson libcrypto zlib sqlite3 hiredis
+PKGS     := libuv jansson libcrypto zlib sqlite3 hiredis libjwt
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS := -Isrc -D_GNU_SOURCE
 CFLAGS_COMMON = -std=c17 $(WARN) -g $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -156,6 +156,10 @@ build/fuzz/%: fuzz/%/fuzz.c $(FUZZ_SRCS)
 	@clang $(CPPFLAGS) -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_SRCS) \
 	    $(FUZZ_EXTRA) \
 	    $(shell pkg-config --libs libcrypto zlib jansson)
+
+# Token and claim parsing needs libjwt.
+build/fuzz/jwt_token: FUZZ_EXTRA = src/auth/jwt.c src/auth/jwt_key.c src/auth/pattern.c -ljwt
+build/fuzz/jwt_token: src/auth/jwt.c src/auth/jwt_key.c src/auth/pattern.c
 
 # The cluster wire decoder needs the message type too (its own stub for the broker's part).
 build/fuzz/bus_wire: FUZZ_EXTRA = src/bus/wire.c src/core/msg.c
