@@ -2,6 +2,7 @@
 #ifndef HR_HANDLERS_H
 #define HR_HANDLERS_H
 
+#include "auth/auth.h"
 #include "http/exchange.h"
 
 void hr_handle_health(hr_exchange_t *ex);
@@ -17,6 +18,20 @@ void hr_handle_asset(hr_exchange_t *ex); /* api/assets.c: herald.js, its types, 
 /* Collects topic names for a route: the path's {topic} or every ?topic= (at least one, at most
  * max_topics_per_sub, each valid). Answers 400 itself and returns -1 when they are not. */
 int hr_api_topics(hr_exchange_t *ex, const char **names, size_t *lens, size_t max, size_t *n);
+
+/* Whether the request's token (api/auth.c) allows `access` to the topics (names ignored for
+ * HR_ACCESS_ADMIN). Answers 401/403 itself and returns -1 when not. hr_api_topics calls it for
+ * the routes it serves (publish for publishes, subscribe for the others). */
+int hr_api_authorize(hr_exchange_t *ex, enum hr_access access, const char *const *names,
+                     const size_t *lens, size_t n);
+
+/* The request's token: Authorization: Bearer, the --auth-cookie cookie, or ?access_token=;
+ * NULL when none. */
+const char *hr_api_request_token(hr_exchange_t *ex, size_t *len);
+/* Answers a refusal: 401 with WWW-Authenticate, or 403 naming names[denial->topic] (names may be
+ * NULL). */
+void hr_api_answer_denial(hr_exchange_t *ex, const hr_auth_denial_t *denial,
+                          const char *const *names, const size_t *lens);
 
 /* Cluster mode, after the broker answered HR_ENOTREADY: parks the request until its topics are
  * live on this node, then runs the handler again; 503 when Redis is down. */

@@ -30,6 +30,7 @@ void hr_handle_messages(hr_exchange_t *ex)
         hr_respond_error(ex, 400, "bad topic name");
         return;
     }
+    if (hr_api_authorize(ex, HR_ACCESS_SUBSCRIBE, &topic, &topic_len, 1) != 0) return;
     if (number_param(ex, "since", &since) < 0 || number_param(ex, "limit", &limit) < 0) return;
     if (limit == 0 || limit > MAX_LIMIT) {
         hr_respond_error(ex, 400, "limit must be in 1..1000");
@@ -65,6 +66,7 @@ void hr_handle_kick(hr_exchange_t *ex)
         hr_respond_error(ex, 400, "bad topic name");
         return;
     }
+    if (hr_api_authorize(ex, HR_ACCESS_ADMIN, NULL, NULL, 0) != 0) return;
     size_t told = hr_broker_kick(ex->worker->broker, ex->route.topic, ex->route.topic_len);
     hr_respond_json(ex, 200,
                     json_pack("{s:s%, s:I}", "topic", ex->route.topic, ex->route.topic_len,

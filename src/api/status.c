@@ -47,6 +47,7 @@ static json_t *bus_stats(hr_bus_t *bus)
 
 void hr_handle_stats(hr_exchange_t *ex)
 {
+    if (hr_api_authorize(ex, HR_ACCESS_ADMIN, NULL, NULL, 0) != 0) return;
     hr_server_t *server = ex->worker->server;
     static const char *const kind_names[HR_CONN_KINDS] = {"http", "sse", "ws", "poll"};
     json_t *conns = json_object(), *workers = json_array();

@@ -20,6 +20,8 @@ enum opt_kind {
     OPT_CORS,
     OPT_LOG,
     OPT_PATH,
+    OPT_AUTH,
+    OPT_REPEAT, /* repeatable string: each use adds one (jwt-key, public-topics) */
     OPT_DURABILITY
 };
 
@@ -124,6 +126,24 @@ static const option_row_t options[] = {
     {"cors-origins", OPT_CORS, "", "comma-separated allowed Origins, or *", FIELD(cors_origins), 0,
      0},
     {"log-level", OPT_LOG, "info", "debug, info, warn or error", FIELD(log_level), 0, 0},
+    {"auth", OPT_AUTH, "off",
+     "off, publish (publishing needs a token) or all (subscribing too); docs/AUTH.md",
+     FIELD(auth_mode), 0, 0},
+    {"jwt-key", OPT_REPEAT, "",
+     "[KID=]hs256:SECRET, env:NAME or a PEM public key file (RS256, ES256); repeatable",
+     FIELD(jwt_keys), HR_MAX_JWT_KEYS, sizeof(((hr_config_t *)0)->jwt_keys[0])},
+    {"jwt-issuer", OPT_PATH, "", "tokens must carry this iss (empty = any)", FIELD(jwt_issuer), 0,
+     sizeof(((hr_config_t *)0)->jwt_issuer)},
+    {"jwt-audience", OPT_PATH, "", "tokens must list this aud (empty = any)", FIELD(jwt_audience),
+     0, sizeof(((hr_config_t *)0)->jwt_audience)},
+    {"auth-cookie", OPT_PATH, "herald_token", "cookie that may carry the token (EventSource)",
+     FIELD(auth_cookie), 0, sizeof(((hr_config_t *)0)->auth_cookie)},
+    {"public-topics", OPT_REPEAT, "",
+     "with --auth all: a topic pattern anyone may subscribe to; repeatable", FIELD(public_topics),
+     HR_MAX_PUBLIC, sizeof(((hr_config_t *)0)->public_topics[0])},
+    {"admin-key", OPT_PATH, "",
+     "key for /v1/stats and kicks (Authorization: Bearer KEY), or env:NAME; empty = none",
+     FIELD(admin_key), 0, sizeof(((hr_config_t *)0)->admin_key)},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -202,6 +222,18 @@ static int set_cors(hr_config_t *config, const char *text)
     return 0;
 }
 
+/* Appends to a repeatable option's array: `min` is its capacity, `max` each entry's size. The
+ * counter follows the array in hr_config_t. An empty default adds nothing. */
+static int add_repeat(hr_config_t *config, const option_row_t *opt, char *field, const char *text)
+{
+    size_t *count = opt->offset == FIELD(jwt_keys) ? &config->njwt_keys : &config->npublic_topics;
+    if (!*text) return 0;
+    if (*count == opt->min || strlen(text) >= opt->max) return -1;
+    strcpy(field + *count * opt->max, text);
+    (*count)++;
+    return 0;
+}
+
 static int set_option(hr_config_t *config, const option_row_t *opt, const char *text)
 {
     char *field = (char *)config + opt->offset;
@@ -213,10 +245,22 @@ static int set_option(hr_config_t *config, const option_row_t *opt, const char *
         return set_cors(config, text);
     case OPT_LOG:
         return hr_log_parse_level(text, (enum hr_log_level *)(void *)field);
-    case OPT_PATH:
-        if (strlen(text) >= sizeof config->data_dir) return -1;
+    case OPT_PATH: /* max: the field's size, when not the 1024 of the paths */
+        if (strlen(text) >= (opt->max ? opt->max : sizeof config->data_dir)) return -1;
         strcpy(field, text);
         return 0;
+    case OPT_AUTH:
+        if (strcmp(text, "off") == 0)
+            config->auth_mode = HR_AUTH_OFF;
+        else if (strcmp(text, "publish") == 0)
+            config->auth_mode = HR_AUTH_PUBLISH;
+        else if (strcmp(text, "all") == 0)
+            config->auth_mode = HR_AUTH_ALL;
+        else
+            return -1;
+        return 0;
+    case OPT_REPEAT:
+        return add_repeat(config, opt, field, text);
     case OPT_DURABILITY:
         if (strcmp(text, "sync") == 0)
             config->durability = HR_DURABLE_SYNC;

@@ -10,6 +10,10 @@
 #include "store/store.h"
 
 #define HR_MAX_CORS_ORIGINS 32
+#define HR_MAX_JWT_KEYS     16 /* --jwt-key, repeatable */
+#define HR_MAX_PUBLIC       64 /* --public-topics, repeatable */
+
+enum hr_auth_mode { HR_AUTH_OFF, HR_AUTH_PUBLISH, HR_AUTH_ALL };
 
 typedef struct hr_config_s {
     char listen_host[256];    /* address to bind */
@@ -48,6 +52,16 @@ typedef struct hr_config_s {
     char cors_origins[HR_MAX_CORS_ORIGINS][256]; /* allowed Origins; "*" allows any */
     size_t ncors_origins;
     enum hr_log_level log_level;
+    /* Auth (docs/AUTH.md). */
+    enum hr_auth_mode auth_mode;          /* who needs a token */
+    char jwt_keys[HR_MAX_JWT_KEYS][1024]; /* [KID=]hs256:SECRET | env:NAME | PEM path */
+    size_t njwt_keys;
+    char jwt_issuer[256];                   /* required iss; "" = any */
+    char jwt_audience[256];                 /* required among aud; "" = any */
+    char auth_cookie[64];                   /* cookie that may carry the token */
+    char public_topics[HR_MAX_PUBLIC][257]; /* patterns subscribable without a token */
+    size_t npublic_topics;
+    char admin_key[1024]; /* a key, or env:NAME; "" = none */
 } hr_config_t;
 
 /* Returns 0 to run, 1 when --help/--version was printed, -1 on a bad option (message printed). */

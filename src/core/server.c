@@ -2,8 +2,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "auth/auth.h"
 #include "bus/bus.h"
 #include "core/ipcount.h"
 #include "core/log.h"
@@ -119,6 +121,28 @@ static int claim_address(hr_server_t *server)
     return -1;
 }
 
+/* The access policy: keys read and patterns checked now, so a bad flag stops herald at start. */
+static int open_auth(hr_server_t *server)
+{
+    const hr_config_t *config = server->config;
+    char err[512];
+    server->auth = hr_auth_new(config, err, sizeof err);
+    if (!server->auth) {
+        hr_error("auth.config_failed", "reason=\"%s\"", err);
+        fprintf(stderr, "herald: %s\n", err);
+        return -1;
+    }
+    int loopback = strcmp(config->listen_host, "127.0.0.1") == 0 ||
+                   strcmp(config->listen_host, "::1") == 0 ||
+                   strcmp(config->listen_host, "localhost") == 0;
+    if (config->auth_mode == HR_AUTH_OFF && !loopback)
+        hr_warn("auth.off",
+                "listen=%s reason=\"anyone who can reach this address may publish; "
+                "see --auth\"",
+                config->listen_host);
+    return 0;
+}
+
 /* The per-process limiters; NULL where their option is off. */
 static int open_limits(hr_server_t *server)
 {
@@ -180,7 +204,7 @@ int hr_server_run(const hr_config_t *config)
     hr_server_t server = {.config = config, .nworkers = config->workers};
     int rc = -1;
     if (claim_address(&server) != 0) return 1;
-    if (open_store(&server) != 0) goto release;
+    if (open_auth(&server) != 0 || open_store(&server) != 0) goto release;
     hr_broker_config_t broker_config = {config->workers,
                                         config->history_size,
                                         config->history_ttl_ms,
@@ -210,6 +234,7 @@ close:
     hr_ipcount_free(server.conns_by_ip);
     free(server.workers);
 release:
+    hr_auth_free(server.auth);
     hr_listen_release(&server.claim);
     if (rc == 0) hr_info("server.stopped", "workers=%u", config->workers);
     return rc == 0 ? 0 : 1;

@@ -16,6 +16,7 @@ struct hr_server_s {
     struct hr_bus_s *bus;                 /* cluster mode (--redis), else NULL */
     struct hr_ratelimit_s *publish_limit; /* --publish-rate per client IP, else NULL */
     struct hr_ipcount_s *conns_by_ip;     /* --max-conns-per-ip, else NULL */
+    struct hr_auth_s *auth;               /* tokens and the access policy (src/auth) */
     atomic_size_t conns_total;            /* open connections, every worker */
     hr_worker_t *workers;                 /* config->workers of them */
     unsigned nworkers;

@@ -120,7 +120,8 @@ int hr_api_topics(hr_exchange_t *ex, const char **names, size_t *lens, size_t ma
             return -1;
         }
     }
-    return 0;
+    int publish = ex->route.id == HR_ROUTE_PUBLISH || ex->route.id == HR_ROUTE_PUBLISH_MANY;
+    return hr_api_authorize(ex, publish ? HR_ACCESS_PUBLISH : HR_ACCESS_SUBSCRIBE, names, lens, *n);
 }
 
 typedef struct defer_s {

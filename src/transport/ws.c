@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "api/handlers.h"
 #include "core/buf.h"
+#include "core/server.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/utf8.h"
@@ -318,6 +320,7 @@ static void ws_on_close(hr_conn_t *conn)
     hr_worker_remove_sub(ws->worker, &ws->ctl);
     free(ws->in);
     free(ws->msg);
+    free(ws->token);
     free(ws);
     conn->proto_state = NULL;
 }
@@ -448,6 +451,24 @@ static int check_upgrade(hr_exchange_t *ex, const char **key, size_t *key_len)
     return 0;
 }
 
+/* The identity the connection keeps: a token at the upgrade (header, cookie or query) is
+ * verified now; an invalid one refuses the upgrade (401), none leaves the connection
+ * anonymous. Returns 0 or answers the refusal itself. */
+static int identify(hr_exchange_t *ex, hr_ws_t *ws)
+{
+    const hr_auth_t *auth = ex->worker->server->auth;
+    if (!auth) return 0;
+    size_t len = 0;
+    const char *token = hr_api_request_token(ex, &len);
+    hr_auth_denial_t denial;
+    if (hr_auth_identify(auth, token, len, (int64_t)time(NULL), &ws->token, &ws->admin_key,
+                         &denial) == 0)
+        return 0;
+    ex->keep_alive = 0;
+    hr_api_answer_denial(ex, &denial, NULL, NULL);
+    return -1;
+}
+
 void hr_handle_ws(hr_exchange_t *ex)
 {
     const char *key;
@@ -456,6 +477,10 @@ void hr_handle_ws(hr_exchange_t *ex)
     hr_ws_t *ws = calloc(1, sizeof *ws);
     if (!ws) {
         refuse(ex, 503, "out of memory", NULL);
+        return;
+    }
+    if (identify(ex, ws) != 0) {
+        free(ws);
         return;
     }
     char accept[32], extensions[160] = "";
@@ -478,6 +503,7 @@ void hr_handle_ws(hr_exchange_t *ex)
     int rc = hr_buf_failed(&head) ? HR_ENOMEM : hr_conn_write(ex->conn, head.data, head.len, NULL);
     hr_buf_free(&head);
     if (rc != 0) {
+        free(ws->token);
         free(ws);
         hr_conn_close(ex->conn);
         return;

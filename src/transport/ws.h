@@ -27,12 +27,14 @@ typedef struct hr_ws_s {
     int msg_compressed; /* the open message has RSV1 */
     uint8_t *msg;       /* fragments so far */
     size_t msg_len, msg_cap;
-    size_t msg_frames;      /* fragments so far */
-    hr_utf8_t utf8;         /* validation state across text fragments */
-    int close_sent;         /* our close frame is out; data frames are ignored */
-    int awaiting_pong;      /* a ping is unanswered */
-    hr_list_t acks_waiting; /* publish acks waiting for the disk or Redis (ws_proto.c) */
-    hr_list_t deferred;     /* subscribes waiting for their topics to be live (cluster) */
+    size_t msg_frames;        /* fragments so far */
+    hr_utf8_t utf8;           /* validation state across text fragments */
+    int close_sent;           /* our close frame is out; data frames are ignored */
+    int awaiting_pong;        /* a ping is unanswered */
+    hr_list_t acks_waiting;   /* publish acks waiting for the disk or Redis (ws_proto.c) */
+    hr_list_t deferred;       /* subscribes waiting for their topics to be live (cluster) */
+    struct hr_token_s *token; /* claims of the token given at the upgrade; NULL = none; owned */
+    int admin_key;            /* the upgrade carried the --admin-key */
 } hr_ws_t;
 
 /* Sends one unfragmented frame (payload copied). */

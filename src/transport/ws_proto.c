@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/msg_json.h"
+#include "auth/auth.h"
 #include "api/publish_body.h"
 #include "api/pubreq.h"
 #include "core/broker.h"
@@ -141,6 +143,26 @@ static void send_error(hr_ws_t *ws, json_t *req, const char *code, const char *m
     send_json(ws, json);
 }
 
+/* The connection's identity against the policy: an error reply (unauthorized, forbidden with
+ * the topic) when refused; the connection stays usable for what it may do. */
+static int authorized(hr_ws_t *ws, json_t *req, enum hr_access access, const char *const *names,
+                      const size_t *lens, size_t n)
+{
+    const hr_auth_t *auth = ws->worker->server->auth;
+    hr_auth_denial_t denial;
+    if (!auth || hr_auth_decide_claims(auth, ws->token, ws->admin_key, access, names, lens, n,
+                                       (int64_t)time(NULL), &denial) == 0)
+        return 1;
+    char message[400];
+    if (denial.status == 403)
+        snprintf(message, sizeof message, "%s: %.*s", denial.reason, (int)lens[denial.topic],
+                 names[denial.topic]);
+    else
+        snprintf(message, sizeof message, "%s", denial.reason);
+    send_error(ws, req, denial.status == 403 ? "forbidden" : "unauthorized", message);
+    return 0;
+}
+
 static json_t *reply(const char *type, json_t *req)
 {
     json_t *json = json_pack("{s:s}", "type", type);
@@ -233,6 +255,7 @@ static void publish_done(hr_pubreq_t *pub)
 static void publish(hr_ws_t *ws, json_t *req, const hr_pub_body_t *body, int binary,
                     const char *const *names, const size_t *lens, size_t n)
 {
+    if (!authorized(ws, req, HR_ACCESS_PUBLISH, names, lens, n)) return;
     int64_t wait_ms = hr_pubreq_rate_wait(ws->worker, ws->conn->peer);
     if (wait_ms > 0) {
         char message[96];
@@ -439,6 +462,7 @@ static void do_subscribe(hr_ws_t *ws, json_t *root, json_t *req)
     const char *names[max];
     size_t lens[max];
     if (read_topics(ws, root, req, names, lens, max, &n) != 0) return;
+    if (!authorized(ws, req, HR_ACCESS_SUBSCRIBE, names, lens, n)) return;
     uint64_t since = 0;
     json_t *since_json = json_object_get(root, "since");
     if (since_json && !json_is_null(since_json) && read_since(since_json, &since) != 0) {
@@ -523,6 +547,34 @@ static void do_publish(hr_ws_t *ws, json_t *root, json_t *req)
     hr_pub_body_free(&body);
 }
 
+/* {"type":"auth","token":…}: the connection's identity from now on, as a first message (a
+ * browser's WebSocket cannot set headers) or to extend a session before its token expires. A
+ * refused token leaves the identity it had. */
+static void do_auth(hr_ws_t *ws, json_t *root, json_t *req)
+{
+    const hr_auth_t *auth = ws->worker->server->auth;
+    json_t *token = json_object_get(root, "token");
+    if (!json_is_string(token)) {
+        send_error(ws, req, "bad_request", "\"token\" must be a string");
+        return;
+    }
+    hr_token_t *claims = NULL;
+    int admin_key = 0;
+    hr_auth_denial_t denial;
+    if (auth && hr_auth_identify(auth, json_string_value(token), json_string_length(token),
+                                 (int64_t)time(NULL), &claims, &admin_key, &denial) != 0) {
+        send_error(ws, req, "unauthorized", denial.reason);
+        return;
+    }
+    free(ws->token);
+    ws->token = claims;
+    ws->admin_key = admin_key;
+    json_t *ack = reply("ack", req);
+    if (claims) json_object_set_new(ack, "sub", json_stringn(claims->sub, claims->sub_len));
+    if (claims && claims->exp_s) json_object_set_new(ack, "exp", json_integer(claims->exp_s));
+    send_json(ws, ack);
+}
+
 void hr_ws_proto_text(hr_ws_t *ws, const char *text, size_t len)
 {
     json_error_t jerr;
@@ -546,8 +598,11 @@ void hr_ws_proto_text(hr_ws_t *ws, const char *text, size_t len)
         do_publish(ws, root, req);
     else if (strcmp(type, "ping") == 0)
         send_json(ws, reply("pong", req));
+    else if (strcmp(type, "auth") == 0)
+        do_auth(ws, root, req);
     else
-        send_error(ws, req, "unknown_type", "type must be subscribe, unsubscribe, publish or ping");
+        send_error(ws, req, "unknown_type",
+                   "type must be subscribe, unsubscribe, publish, auth or ping");
     json_decref(root);
 }
 
