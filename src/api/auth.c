@@ -85,7 +85,7 @@ int hr_api_authorize(hr_exchange_t *ex, enum hr_access access, const char *const
     const char *token = hr_api_request_token(ex, &token_len);
     hr_auth_denial_t denial;
     if (hr_auth_decide(auth, token, token_len, access, names, lens, n, (int64_t)time(NULL),
-                       &denial) == 0)
+                       &ex->token_exp_s, &denial) == 0)
         return 0;
     hr_api_answer_denial(ex, &denial, access == HR_ACCESS_ADMIN ? NULL : names, lens);
     return -1;

@@ -32,6 +32,7 @@ hr_auth_t *hr_auth_new(const hr_config_t *config, char *err, size_t err_size)
     auth->config = config;
     snprintf(auth->verifier.issuer, sizeof auth->verifier.issuer, "%s", config->jwt_issuer);
     snprintf(auth->verifier.audience, sizeof auth->verifier.audience, "%s", config->jwt_audience);
+    auth->verifier.leeway_s = config->jwt_leeway_s;
     char why[256];
     for (size_t i = 0; i < config->njwt_keys; i++)
         if (hr_jwt_add_key(&auth->verifier, config->jwt_keys[i], why, sizeof why) != 0)
@@ -96,6 +97,11 @@ int hr_auth_needed(const hr_auth_t *auth, enum hr_access access, const char *con
     return 0;
 }
 
+int hr_token_expired(const hr_auth_t *auth, const hr_token_t *claims, int64_t now_s)
+{
+    return claims && claims->exp_s && now_s > claims->exp_s + auth->verifier.leeway_s;
+}
+
 int hr_auth_identify(const hr_auth_t *auth, const char *token, size_t token_len, int64_t now_s,
                      hr_token_t **claims, int *admin_key, hr_auth_denial_t *denial)
 {
@@ -113,8 +119,7 @@ int hr_auth_decide_claims(const hr_auth_t *auth, const hr_token_t *claims, int a
 {
     if (admin_key || !hr_auth_needed(auth, access, names, lens, n)) return 0;
     if (!claims) return deny(denial, 401, 0, "a token is required", 0);
-    if (claims->exp_s && now_s > claims->exp_s + HR_JWT_LEEWAY_S)
-        return deny(denial, 401, 1, "token expired", 0);
+    if (hr_token_expired(auth, claims, now_s)) return deny(denial, 401, 1, "token expired", 0);
     if (claims->admin) return 0;
     if (access == HR_ACCESS_ADMIN)
         return deny(denial, 403, 1, "the admin API needs an admin token", 0);
@@ -129,14 +134,16 @@ int hr_auth_decide_claims(const hr_auth_t *auth, const hr_token_t *claims, int a
 
 int hr_auth_decide(const hr_auth_t *auth, const char *token, size_t token_len,
                    enum hr_access access, const char *const *names, const size_t *lens, size_t n,
-                   int64_t now_s, hr_auth_denial_t *denial)
+                   int64_t now_s, int64_t *exp_s, hr_auth_denial_t *denial)
 {
+    *exp_s = 0;
     if (!hr_auth_needed(auth, access, names, lens, n)) return 0;
     hr_token_t *claims;
     int admin_key;
     if (hr_auth_identify(auth, token, token_len, now_s, &claims, &admin_key, denial) != 0)
         return -1;
     int rc = hr_auth_decide_claims(auth, claims, admin_key, access, names, lens, n, now_s, denial);
+    if (rc == 0 && claims) *exp_s = claims->exp_s;
     free(claims);
     return rc;
 }

@@ -57,9 +57,13 @@ int hr_auth_decide_claims(const hr_auth_t *auth, const hr_token_t *claims, int a
 
 /* Decides access to `n` topics (or to the admin API when access is HR_ACCESS_ADMIN; names are
  * then ignored) for the holder of `token` (NULL when the request carried none) at `now_s`.
- * Returns 0 when allowed, else -1 with *denial filled. */
+ * Returns 0 when allowed, with *exp_s the token's expiry (0: none, or no token was needed),
+ * else -1 with *denial filled. */
 int hr_auth_decide(const hr_auth_t *auth, const char *token, size_t token_len,
                    enum hr_access access, const char *const *names, const size_t *lens, size_t n,
-                   int64_t now_s, hr_auth_denial_t *denial);
+                   int64_t now_s, int64_t *exp_s, hr_auth_denial_t *denial);
+
+/* Whether a verified token has expired since (exp plus the leeway). */
+int hr_token_expired(const hr_auth_t *auth, const hr_token_t *claims, int64_t now_s);
 
 #endif

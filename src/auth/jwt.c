@@ -75,7 +75,7 @@ static int audience_ok(jwt_t *jwt, const char *want)
     return ok;
 }
 
-static const char *check_times(jwt_t *jwt, int64_t now_s, int64_t *exp_s)
+static const char *check_times(jwt_t *jwt, int64_t now_s, int64_t leeway_s, int64_t *exp_s)
 {
     errno = 0;
     long exp = jwt_get_grant_int(jwt, "exp");
@@ -83,8 +83,8 @@ static const char *check_times(jwt_t *jwt, int64_t now_s, int64_t *exp_s)
     errno = 0;
     long nbf = jwt_get_grant_int(jwt, "nbf");
     int has_nbf = errno != ENOENT;
-    if (has_exp && (exp <= 0 || now_s > exp + HR_JWT_LEEWAY_S)) return "token expired";
-    if (has_nbf && now_s + HR_JWT_LEEWAY_S < nbf) return "token not yet valid";
+    if (has_exp && (exp <= 0 || now_s > exp + leeway_s)) return "token expired";
+    if (has_nbf && now_s + leeway_s < nbf) return "token not yet valid";
     *exp_s = has_exp ? exp : 0;
     return NULL;
 }
@@ -178,7 +178,8 @@ hr_token_t *hr_jwt_verify(const hr_jwt_verifier_t *verifier, const char *token, 
     hr_token_t *out = NULL;
     int64_t exp_s = 0;
     *reason = "bad signature";
-    if (rc == 0 && jwt_get_alg(jwt) == key->alg && !(*reason = check_times(jwt, now_s, &exp_s))) {
+    if (rc == 0 && jwt_get_alg(jwt) == key->alg &&
+        !(*reason = check_times(jwt, now_s, verifier->leeway_s, &exp_s))) {
         const char *iss = jwt_get_grant(jwt, "iss");
         if (verifier->issuer[0] && (!iss || strcmp(iss, verifier->issuer) != 0))
             *reason = "wrong issuer";

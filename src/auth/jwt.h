@@ -16,7 +16,7 @@
 #define HR_JWT_MAX_BYTES    8192 /* a longer token is refused unread */
 #define HR_JWT_MAX_KEYS     16
 #define HR_JWT_MAX_PATTERNS 64 /* per list in the herald claim */
-#define HR_JWT_LEEWAY_S     30 /* clock skew allowed on exp and nbf */
+#define HR_JWT_LEEWAY_S     30 /* default clock skew allowed on exp and nbf (--jwt-leeway) */
 #define HR_JWT_SUB_MAX      255
 
 typedef struct hr_jwt_key_s {
@@ -31,6 +31,7 @@ typedef struct hr_jwt_verifier_s {
     size_t nkeys;
     char issuer[256];   /* required `iss`; "" = not checked */
     char audience[256]; /* required among `aud`; "" = not checked */
+    int64_t leeway_s;   /* clock skew allowed on exp and nbf */
 } hr_jwt_verifier_t;
 
 /* What herald takes from a verified token: one allocation, freed with free(). */

@@ -17,6 +17,7 @@ enum opt_kind {
     OPT_SIZE,
     OPT_SIZE_AUTO, /* a size, or "auto" (resolved after loading) */
     OPT_MS,
+    OPT_UINT64, /* an int64_t that is not a duration in ms */
     OPT_CORS,
     OPT_LOG,
     OPT_PATH,
@@ -136,6 +137,8 @@ static const option_row_t options[] = {
      sizeof(((hr_config_t *)0)->jwt_issuer)},
     {"jwt-audience", OPT_PATH, "", "tokens must list this aud (empty = any)", FIELD(jwt_audience),
      0, sizeof(((hr_config_t *)0)->jwt_audience)},
+    {"jwt-leeway", OPT_UINT64, "30", "clock skew allowed on a token's exp and nbf, s",
+     FIELD(jwt_leeway_s), 0, 300},
     {"auth-cookie", OPT_PATH, "herald_token", "cookie that may carry the token (EventSource)",
      FIELD(auth_cookie), 0, sizeof(((hr_config_t *)0)->auth_cookie)},
     {"public-topics", OPT_REPEAT, "",

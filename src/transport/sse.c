@@ -4,6 +4,7 @@
  * by every SSE subscriber on every worker. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/handlers.h"
 #include "api/msg_json.h"
@@ -22,6 +23,7 @@ typedef struct sse_sub_s {
     uint64_t last_write_ms;         /* loop time of the last frame, to skip needless heartbeats */
     int ended;                      /* end requested */
     enum hr_encoding_kind encoding; /* HR_ENC_SSE, or HR_ENC_SSE_JSON for ?format=json */
+    int64_t exp_s;                  /* the token's expiry (unix s); 0 = none (docs/AUTH.md) */
 } sse_sub_t;
 
 extern const hr_transport_t hr_sse_transport;
@@ -95,11 +97,26 @@ static void sse_kick(hr_sub_t *sub)
     sse->stream->ops->end(sse->stream);
 }
 
+/* A stream outlives the token that opened it by at most a heartbeat interval: it gets a last
+ * event saying why, and ends. EventSource reconnects by itself, with whatever token (cookie)
+ * the application holds by then, and resumes from Last-Event-ID. */
+static int expire_if_due(sse_sub_t *sse)
+{
+    if (!sse->exp_s || (int64_t)time(NULL) <= sse->exp_s + sse->worker->config->jwt_leeway_s)
+        return 0;
+    static const char frame[] = "event: herald.expired\ndata: {\"reason\":\"token expired\"}\n\n";
+    hr_info("sse.expired", "exp=%lld", (long long)sse->exp_s);
+    sse->stream->ops->write(sse->stream, frame, sizeof frame - 1, NULL);
+    sse_kick(&sse->sub);
+    return 1;
+}
+
 static void sse_heartbeat(hr_sub_t *sub)
 {
     sse_sub_t *sse = (sse_sub_t *)sub;
     uint64_t now = uv_now(&sse->worker->loop);
-    if (sse->ended || now - sse->last_write_ms < (uint64_t)sse->worker->config->heartbeat_ms / 2)
+    if (sse->ended || expire_if_due(sse) ||
+        now - sse->last_write_ms < (uint64_t)sse->worker->config->heartbeat_ms / 2)
         return;
     sse->last_write_ms = now;
     sse->stream->ops->write(sse->stream, ":\n\n", 3, NULL);
@@ -194,6 +211,7 @@ void hr_handle_sse(hr_exchange_t *ex)
         goto fail;
     }
     sse->encoding = format ? HR_ENC_SSE_JSON : HR_ENC_SSE;
+    sse->exp_s = ex->token_exp_s;
     sse->worker = ex->worker;
     sse->sub.vt = &hr_sse_transport;
     sse->sub.owner = sse;

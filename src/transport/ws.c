@@ -344,6 +344,14 @@ static void ctl_heartbeat(hr_sub_t *sub)
 {
     hr_ws_t *ws = sub->owner;
     if (ws->close_sent) return;
+    const hr_auth_t *auth = ws->worker->server->auth;
+    if (auth && hr_token_expired(auth, ws->token, (int64_t)time(NULL))) {
+        /* No fresh {"type":"auth"} came in time (docs/AUTH.md). */
+        hr_info("ws.expired", "conn=%llu peer=%s", (unsigned long long)ws->conn->id,
+                ws->conn->peer);
+        send_close(ws, HR_WS_TOKEN_EXPIRED, "token expired");
+        return;
+    }
     if (ws->awaiting_pong) {
         /* No pong for a whole interval: the peer or the path is gone. */
         hr_info("ws.ping_timeout", "conn=%llu peer=%s", (unsigned long long)ws->conn->id,

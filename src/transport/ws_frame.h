@@ -26,6 +26,7 @@ enum hr_ws_close_code {
     HR_WS_TOO_BIG = 1009,
     HR_WS_INTERNAL = 1011,
     HR_WS_TRY_AGAIN = 1013,
+    HR_WS_TOKEN_EXPIRED = 4001, /* herald's own (4000-4999): the token expired, none came after */
 };
 
 #define HR_WS_MAX_HEADER  14  /* 2 + 8 (64-bit length) + 4 (mask) */

@@ -207,6 +207,33 @@ test('WebSocket {"type":"auth"}: a first message gives an anonymous connection i
   ws.close();
 });
 
+test('a stream outlives its token by at most a heartbeat: SSE gets herald.expired and ends; a WebSocket gets close 4001 unless it sent a fresh token', async () => {
+  const short = await startHerald(['--auth', 'all', '--jwt-key', `hs256:${SECRET}`, '--jwt-leeway', '0', '--heartbeat', '200']);
+  try {
+    const soon = () => mint({ ...alice, exp: now() + 2 });
+    const es = new EventSource(`${short.url}/v1/topics/chat:e/events?access_token=${soon()}`);
+    const events = [];
+    es.addEventListener('herald.expired', (e) => { events.push(JSON.parse(e.data)); es.close(); });
+    await new Promise((resolve) => { es.onopen = resolve; });
+    await waitFor(() => events.length === 1, { what: 'herald.expired', timeout: 8000 });
+    assert.deepEqual(events, [{ reason: 'token expired' }]);
+    const open = (token) => new Promise((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${short.port}/v1/ws?access_token=${token}`, 'herald.v1');
+      ws.on('open', () => resolve(ws));
+    });
+    const lapsed = await open(soon());
+    const code = await new Promise((resolve) => lapsed.on('close', (c) => resolve(c)));
+    assert.equal(code, 4001);
+    const kept = await open(soon());
+    let closedWith = null;
+    kept.on('close', (c) => { closedWith = c; });
+    kept.send(JSON.stringify({ type: 'auth', token: mint({ ...alice, exp: now() + 60 }) }));
+    await new Promise((r) => setTimeout(r, 4000));
+    assert.equal(closedWith, null, 'refreshed in time: still open');
+    kept.close();
+  } finally { await short.stop(); }
+});
+
 test('the admin API: --admin-key or an admin token for stats and kicks; /healthz stays open', async () => {
   assert.equal((await fetch(`${open.url}/healthz`)).status, 200);
   assert.equal((await fetch(`${open.url}/v1/stats`)).status, 401);

@@ -141,6 +141,7 @@ static void refuses_what_must_be_refused(void **state)
     assert_int_equal(hr_jwt_add_key(&v, "hs256:" SECRET, err, sizeof err), 0);
     strcpy(v.issuer, "https://app.example");
     strcpy(v.audience, "herald");
+    v.leeway_s = HR_JWT_LEEWAY_S;
     const unsigned char *key = (const unsigned char *)SECRET;
     const char *reason;
     struct {
