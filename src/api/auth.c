@@ -2,6 +2,7 @@
  * and how a refusal is answered: 401 with WWW-Authenticate, or 403 naming the topic. The
  * decision itself is auth/auth.c's. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -74,6 +75,42 @@ void hr_api_answer_denial(hr_exchange_t *ex, const hr_auth_denial_t *denial,
     hr_log(HR_LOG_INFO, "http.reject", "conn=%llu peer=%s status=%d reason=\"%s\"",
            (unsigned long long)ex->conn->id, ex->conn->peer, denial->status, denial->reason);
     hr_respond(ex, denial->status, "application/json", body, (size_t)n, headers);
+}
+
+int hr_api_user_topic(hr_exchange_t *ex, const char **names, size_t *lens, size_t n)
+{
+    if (ex->route.id == HR_ROUTE_USER_MESSAGES) {
+        lens[0] = hr_user_topic(names[0], lens[0], ex->user_topic);
+        names[0] = ex->user_topic;
+        if (!lens[0]) hr_respond_error(ex, 400, "bad user id: 1-122 bytes of the topic alphabet");
+        return lens[0] ? 0 : -1;
+    }
+    size_t me = sizeof HR_USER_ME - 1, self_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (lens[i] != me || memcmp(names[i], HR_USER_ME, me) != 0) continue;
+        if (!self_len) {
+            const hr_auth_t *auth = ex->worker->server->auth;
+            size_t token_len = 0;
+            const char *token = hr_api_request_token(ex, &token_len);
+            hr_token_t *claims = NULL;
+            int admin_key;
+            hr_auth_denial_t denial = {401, 0, "user:me needs a token with a sub", 0};
+            if (auth &&
+                hr_auth_identify(auth, token, token_len, (int64_t)time(NULL), &claims, &admin_key,
+                                 &denial) == 0 &&
+                claims)
+                self_len = hr_user_topic(claims->sub, claims->sub_len, ex->user_topic);
+            free(claims);
+            if (!self_len) {
+                if (denial.status == 401 && !denial.token_given && token) denial.token_given = 1;
+                hr_api_answer_denial(ex, &denial, NULL, NULL);
+                return -1;
+            }
+        }
+        names[i] = ex->user_topic;
+        lens[i] = self_len;
+    }
+    return 0;
 }
 
 int hr_api_authorize(hr_exchange_t *ex, enum hr_access access, const char *const *names,

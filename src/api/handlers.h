@@ -25,6 +25,11 @@ int hr_api_topics(hr_exchange_t *ex, const char **names, size_t *lens, size_t ma
 int hr_api_authorize(hr_exchange_t *ex, enum hr_access access, const char *const *names,
                      const size_t *lens, size_t n);
 
+/* Per-user delivery (docs/AUTH.md): names the user's stream "~user:ID" for POST
+ * /v1/users/{id}/messages, and replaces "user:me" by the token holder's own. Answers 400/401
+ * itself and returns -1 when it cannot. */
+int hr_api_user_topic(hr_exchange_t *ex, const char **names, size_t *lens, size_t n);
+
 /* The request's token: Authorization: Bearer, the --auth-cookie cookie, or ?access_token=;
  * NULL when none. */
 const char *hr_api_request_token(hr_exchange_t *ex, size_t *len);

@@ -26,6 +26,7 @@ void hr_handle_messages(hr_exchange_t *ex)
     uint64_t since = 0, limit = DEFAULT_LIMIT;
     const char *topic = ex->route.topic;
     size_t topic_len = ex->route.topic_len;
+    if (hr_api_user_topic(ex, &topic, &topic_len, 1) != 0) return;
     if (!hr_topic_name_valid(topic, topic_len)) {
         hr_respond_error(ex, 400, "bad topic name");
         return;

@@ -105,7 +105,7 @@ static void publish_gone(hr_pending_t *pending)
 
 static void submit(hr_exchange_t *ex, hr_pubreq_t *req)
 {
-    int many = ex->route.id != HR_ROUTE_PUBLISH;
+    int many = ex->route.id == HR_ROUTE_PUBLISH_MANY;
     publish_wait_t *pw = calloc(1, sizeof *pw);
     if (!pw) {
         hr_pubreq_free(req);

@@ -6,6 +6,7 @@
 
 #include "auth/auth.h"
 #include "auth/pattern.h"
+#include "core/broker.h"
 
 static hr_auth_t *refuse(hr_auth_t *auth, char *err, size_t size, const char *flag,
                          const char *value, const char *why)
@@ -62,6 +63,30 @@ void hr_auth_free(hr_auth_t *auth)
     free(auth);
 }
 
+size_t hr_user_topic(const char *id, size_t len, char *out)
+{
+    size_t prefix = sizeof HR_USER_TOPIC_PREFIX - 1;
+    if (len == 0 || prefix + len > HR_TOPIC_MAX_LEN) return 0;
+    memcpy(out, HR_USER_TOPIC_PREFIX, prefix);
+    memcpy(out + prefix, id, len);
+    out[prefix + len] = '\0';
+    return hr_topic_name_valid(out, prefix + len) ? prefix + len : 0;
+}
+
+int hr_is_user_topic(const char *name, size_t len)
+{
+    size_t prefix = sizeof HR_USER_TOPIC_PREFIX - 1;
+    return len >= prefix && memcmp(name, HR_USER_TOPIC_PREFIX, prefix) == 0;
+}
+
+/* The holder's own user stream. */
+static int is_own(const hr_token_t *claims, const char *name, size_t len)
+{
+    size_t prefix = sizeof HR_USER_TOPIC_PREFIX - 1;
+    return claims && claims->sub_len && len == prefix + claims->sub_len &&
+           memcmp(name + prefix, claims->sub, claims->sub_len) == 0;
+}
+
 static int is_public(const hr_auth_t *auth, const char *name, size_t len)
 {
     const hr_config_t *config = auth->config;
@@ -91,9 +116,11 @@ int hr_auth_needed(const hr_auth_t *auth, enum hr_access access, const char *con
 {
     if (access == HR_ACCESS_ADMIN) return auth->mode != HR_AUTH_OFF || auth->admin_key;
     if (access == HR_ACCESS_PUBLISH) return auth->mode != HR_AUTH_OFF;
-    if (auth->mode != HR_AUTH_ALL) return 0;
+    if (auth->mode == HR_AUTH_OFF) return 0;
     for (size_t i = 0; i < n; i++)
-        if (!is_public(auth, names[i], lens[i])) return 1;
+        if (hr_is_user_topic(names[i], lens[i]) ||
+            (auth->mode == HR_AUTH_ALL && !is_public(auth, names[i], lens[i])))
+            return 1;
     return 0;
 }
 
@@ -124,9 +151,12 @@ int hr_auth_decide_claims(const hr_auth_t *auth, const hr_token_t *claims, int a
     if (access == HR_ACCESS_ADMIN)
         return deny(denial, 403, 1, "the admin API needs an admin token", 0);
     for (size_t i = 0; i < n; i++) {
-        int ok = access == HR_ACCESS_PUBLISH ? hr_token_may_publish(claims, names[i], lens[i])
-                                             : hr_token_may_subscribe(claims, names[i], lens[i]) ||
-                                                   is_public(auth, names[i], lens[i]);
+        int ok = hr_is_user_topic(names[i], lens[i])
+                     ? access == HR_ACCESS_SUBSCRIBE && is_own(claims, names[i], lens[i])
+                 : access == HR_ACCESS_PUBLISH
+                     ? hr_token_may_publish(claims, names[i], lens[i])
+                     : hr_token_may_subscribe(claims, names[i], lens[i]) ||
+                           is_public(auth, names[i], lens[i]);
         if (!ok) return deny(denial, 403, 1, "the token does not allow this topic", i);
     }
     return 0;

@@ -18,6 +18,17 @@
 
 enum hr_access { HR_ACCESS_PUBLISH, HR_ACCESS_SUBSCRIBE, HR_ACCESS_ADMIN };
 
+/* Per-user delivery: user X's stream is the reserved topic "~user:X". Its holder subscribes
+ * by asking for "user:me"; only the user (a token whose sub is X) or an admin may subscribe to
+ * it, whatever the patterns say, and only the admin API publishes to it. */
+#define HR_USER_TOPIC_PREFIX "~user:"
+#define HR_USER_ME           "user:me"
+
+/* Writes "~user:ID" into `out` (at least 129 bytes); returns its length, or 0 when ID is not
+ * 1..122 bytes of the topic alphabet. */
+size_t hr_user_topic(const char *id, size_t len, char *out);
+int hr_is_user_topic(const char *name, size_t len);
+
 typedef struct hr_auth_s {
     enum hr_auth_mode mode;
     hr_jwt_verifier_t verifier;

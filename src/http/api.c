@@ -19,6 +19,7 @@ static const handler_fn handlers[] = {
     [HR_ROUTE_EVENTS] = hr_handle_sse,
     [HR_ROUTE_TOPIC_MESSAGES] = hr_handle_messages,
     [HR_ROUTE_TOPIC_SUBSCRIBERS] = hr_handle_kick,
+    [HR_ROUTE_USER_MESSAGES] = hr_handle_publish,
     [HR_ROUTE_WS] = hr_handle_ws,
     [HR_ROUTE_TOPIC_POLL] = hr_handle_poll,
     [HR_ROUTE_POLL] = hr_handle_poll,
@@ -112,6 +113,7 @@ int hr_api_topics(hr_exchange_t *ex, const char **names, size_t *lens, size_t ma
         hr_respond_error(ex, 400, "no topic given (use ?topic=NAME)");
         return -1;
     }
+    if (hr_api_user_topic(ex, names, lens, *n) != 0) return -1;
     for (size_t i = 0; i < *n; i++) {
         if (!hr_topic_name_valid(names[i], lens[i])) {
             hr_respond_error(ex, 400,
@@ -120,8 +122,12 @@ int hr_api_topics(hr_exchange_t *ex, const char **names, size_t *lens, size_t ma
             return -1;
         }
     }
-    int publish = ex->route.id == HR_ROUTE_PUBLISH || ex->route.id == HR_ROUTE_PUBLISH_MANY;
-    return hr_api_authorize(ex, publish ? HR_ACCESS_PUBLISH : HR_ACCESS_SUBSCRIBE, names, lens, *n);
+    enum hr_route_id id = ex->route.id;
+    enum hr_access access = id == HR_ROUTE_USER_MESSAGES ? HR_ACCESS_ADMIN
+                            : id == HR_ROUTE_PUBLISH || id == HR_ROUTE_PUBLISH_MANY
+                                ? HR_ACCESS_PUBLISH
+                                : HR_ACCESS_SUBSCRIBE;
+    return hr_api_authorize(ex, access, names, lens, *n);
 }
 
 typedef struct defer_s {

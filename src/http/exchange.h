@@ -25,7 +25,8 @@ typedef struct hr_exchange_s {
     int nparams;
     char *query_buf; /* decoded params live here; freed after the call */
     int responded;
-    int64_t token_exp_s; /* expiry of the token that allowed the request; 0 = none (api/auth.c) */
+    int64_t token_exp_s;  /* expiry of the token that allowed the request; 0 = none (api/auth.c) */
+    char user_topic[129]; /* "~user:ID" when the request names a user's stream (api/auth.c) */
 } hr_exchange_t;
 
 void hr_respond(hr_exchange_t *ex, int status, const char *content_type, const char *body,

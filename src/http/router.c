@@ -25,6 +25,7 @@ static const route_t routes[] = {
      "GET, HEAD, OPTIONS"},
     {"/v1/topics/{topic}/poll", HR_GET, HR_ROUTE_TOPIC_POLL, "GET, OPTIONS"},
     {"/v1/topics/{topic}/subscribers", HR_DELETE, HR_ROUTE_TOPIC_SUBSCRIBERS, "DELETE, OPTIONS"},
+    {"/v1/users/{topic}/messages", HR_POST, HR_ROUTE_USER_MESSAGES, "POST, OPTIONS"},
 };
 
 /* Matches `path` against `pattern`; a "{topic}" segment takes one non-empty path segment. */

@@ -20,6 +20,7 @@ enum hr_route_id {
     HR_ROUTE_TOPIC_POLL,        /* GET /v1/topics/{topic}/poll (long and short polling) */
     HR_ROUTE_POLL,              /* GET /v1/poll?topic=a&topic=b */
     HR_ROUTE_ASSET,             /* GET /herald.js, /herald.d.ts, /demo */
+    HR_ROUTE_USER_MESSAGES,     /* POST /v1/users/{id}/messages (the {topic} capture is the id) */
 };
 
 typedef struct hr_route_match_s {

@@ -456,12 +456,32 @@ static int defer_subscribe(hr_ws_t *ws, json_t *root, json_t *req, const char *c
     return 1;
 }
 
+/* "user:me": the connection's own user stream, "~user:SUB" (docs/AUTH.md); `buf` holds it. */
+static int resolve_self(hr_ws_t *ws, json_t *req, const char **names, size_t *lens, size_t n,
+                        char *buf)
+{
+    size_t me = sizeof HR_USER_ME - 1, len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (lens[i] != me || memcmp(names[i], HR_USER_ME, me) != 0) continue;
+        if (!len && ws->token) len = hr_user_topic(ws->token->sub, ws->token->sub_len, buf);
+        if (!len) {
+            send_error(ws, req, "unauthorized", "user:me needs a token with a sub");
+            return -1;
+        }
+        names[i] = buf;
+        lens[i] = len;
+    }
+    return 0;
+}
+
 static void do_subscribe(hr_ws_t *ws, json_t *root, json_t *req)
 {
     size_t max = ws->worker->config->max_topics_per_sub, n;
     const char *names[max];
     size_t lens[max];
+    char self[HR_TOPIC_MAX_LEN + 1];
     if (read_topics(ws, root, req, names, lens, max, &n) != 0) return;
+    if (resolve_self(ws, req, names, lens, n, self) != 0) return;
     if (!authorized(ws, req, HR_ACCESS_SUBSCRIBE, names, lens, n)) return;
     uint64_t since = 0;
     json_t *since_json = json_object_get(root, "since");
@@ -509,7 +529,9 @@ static void do_unsubscribe(hr_ws_t *ws, json_t *root, json_t *req)
     size_t max = ws->worker->config->max_topics_per_sub, n;
     const char *names[max];
     size_t lens[max];
+    char self[HR_TOPIC_MAX_LEN + 1];
     if (read_topics(ws, root, req, names, lens, max, &n) != 0) return;
+    if (resolve_self(ws, req, names, lens, n, self) != 0) return;
     json_t *topics = json_array();
     for (size_t i = 0; i < n; i++) {
         ws_sub_t *s = find_sub(ws, names[i], lens[i]);

@@ -234,6 +234,59 @@ test('a stream outlives its token by at most a heartbeat: SSE gets herald.expire
   } finally { await short.stop(); }
 });
 
+test('per-user delivery: POST /v1/users/{id}/messages reaches every connection of that user (SSE, WebSocket, long poll) with history; user:me is the holder\'s own stream; nobody else reads it', async () => {
+  const iss = 'https://app.example';
+  const aliceToken = mint({ ...alice, iss });
+  const bobToken = mint({ sub: 'bob', iss, herald: { subscribe: ['*'] } });
+  const admin = mint({ sub: 'backend', iss, herald: { admin: true } });
+  const auth = (token) => ({ Authorization: `Bearer ${token}` });
+  // Before anything is live: a first message a second device will resume from.
+  let r = await fetch(`${closed.url}/v1/users/alice/messages`, { method: 'POST', body: 'first', headers: auth(admin) });
+  assert.equal(r.status, 200);
+  const first = await r.json();
+  assert.equal(first.topic, '~user:alice');
+  const sse = new EventSource(`${closed.url}/v1/topics/user:me/events`, { fetch: (u, init) => fetch(u, { ...init, headers: { ...init.headers, ...auth(aliceToken) } }) });
+  const sseGot = [];
+  sse.onmessage = (e) => sseGot.push(e.data);
+  const bobSse = new EventSource(`${closed.url}/v1/topics/user:me/events`, { fetch: (u, init) => fetch(u, { ...init, headers: { ...init.headers, ...auth(bobToken) } }) });
+  const bobGot = [];
+  bobSse.onmessage = (e) => bobGot.push(e.data);
+  await Promise.all([sse, bobSse].map((es) => new Promise((resolve) => { es.onopen = resolve; })));
+  const ws = new WebSocket(`ws://127.0.0.1:${closed.port}/v1/ws`, 'herald.v1', { headers: auth(aliceToken) });
+  const wsGot = [];
+  const acked = new Promise((resolve) => ws.on('message', (raw) => {
+    const msg = JSON.parse(raw.toString());
+    if (msg.type === 'ack') resolve(msg);
+    if (msg.type === 'message') wsGot.push(msg.data);
+  }));
+  await new Promise((resolve) => ws.once('open', resolve));
+  ws.send(JSON.stringify({ type: 'subscribe', topics: ['user:me'], req: 1 }));
+  assert.deepEqual((await acked).topics, ['~user:alice']);
+  const poll = fetch(`${closed.url}/v1/topics/user:me/poll?since=${first.id}&timeout=10`, { headers: auth(aliceToken) });
+  r = await fetch(`${closed.url}/v1/users/alice/messages`, { method: 'POST', body: 'to alice', headers: auth(admin) });
+  assert.equal(r.status, 200);
+  await waitFor(() => sseGot.length === 1 && wsGot.length === 1, { what: 'alice\'s devices' });
+  assert.deepEqual((await (await poll).json()).messages.map((m) => m.data), ['to alice']);
+  assert.deepEqual([sseGot, wsGot, bobGot], [['to alice'], ['to alice'], []]);
+  // A device that was away resumes what it missed.
+  const history = await fetch(`${closed.url}/v1/topics/user:me/messages?since=0`, { headers: auth(aliceToken) });
+  assert.deepEqual((await history.json()).messages.map((m) => m.data), ['first', 'to alice']);
+  sse.close();
+  bobSse.close();
+  ws.close();
+  // Only the admin API publishes to a user; only the user (or an admin) reads the stream,
+  // whatever patterns a token holds; user:me needs a token with a sub.
+  assert.equal((await fetch(`${closed.url}/v1/users/alice/messages`, { method: 'POST', body: 'x' })).status, 401);
+  assert.equal((await fetch(`${closed.url}/v1/users/alice/messages`, { method: 'POST', body: 'x', headers: auth(aliceToken) })).status, 403);
+  assert.equal((await fetch(`${closed.url}/v1/topics/~user:alice`, { method: 'POST', body: 'x', headers: auth(mint({ iss, herald: { publish: ['*'] } })) })).status, 403);
+  r = await fetch(`${closed.url}/v1/topics/~user:alice/messages`, { headers: auth(bobToken) });
+  assert.equal(r.status, 403);
+  assert.equal((await fetch(`${closed.url}/v1/topics/user:me/events`)).status, 401);
+  assert.equal((await fetch(`${closed.url}/v1/users/${'x'.repeat(200)}/messages`, { method: 'POST', body: 'x', headers: auth(admin) })).status, 400);
+  // Even where subscribing is open (--auth publish), a user's stream needs its user.
+  assert.equal((await fetch(`${open.url}/v1/topics/~user:alice/messages`)).status, 401);
+});
+
 test('the admin API: --admin-key or an admin token for stats and kicks; /healthz stays open', async () => {
   assert.equal((await fetch(`${open.url}/healthz`)).status, 200);
   assert.equal((await fetch(`${open.url}/v1/stats`)).status, 401);
