@@ -44,6 +44,11 @@ export interface SubscribeOptions {
   backoffMax?: number;
   /** Long-poll wait, s (default 25). */
   pollTimeout?: number;
+  /** A JWT for herald's --auth (docs/AUTH.md), or an async function returning one: called
+   * before each connection, and (WebSocket) before the token expires to send a fresh one.
+   * Sent as a first {"type":"auth"} message (WebSocket), ?access_token= (EventSource) or
+   * Authorization: Bearer (long polling, publish). Omit it to rely on a cookie. */
+  token?: string | (() => string | Promise<string>);
 }
 
 export interface Subscription {
@@ -59,4 +64,4 @@ export interface Subscription {
 
 export function subscribe(topics: string | string[], handlers?: Handlers, options?: SubscribeOptions): Subscription;
 
-export function publish(topic: string, data: string | Blob | ArrayBuffer | Uint8Array, options?: { event?: string; url?: string }): Promise<{ topic: string; id: number }>;
+export function publish(topic: string, data: string | Blob | ArrayBuffer | Uint8Array, options?: { event?: string; url?: string; token?: string | (() => string | Promise<string>) }): Promise<{ topic: string; id: number }>;

@@ -68,6 +68,22 @@ function fromBinaryFrame(buffer) {
   return { topic, id, event: event || "message", data: bytes.slice(at), binary: true };
 }
 
+// The token for the next request: options.token itself, or what its function returns now.
+async function currentToken(token) {
+  if (typeof token === "function") return await token();
+  return token;
+}
+
+// Seconds until a JWT's exp (read, not verified: herald verifies); null without one.
+function secondsLeft(token) {
+  try {
+    const payload = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    return typeof payload.exp === "number" ? payload.exp - Date.now() / 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
 class Subscription {
   constructor(topics, handlers, options) {
     this.topics = Array.isArray(topics) ? [...topics] : [topics];
@@ -78,6 +94,8 @@ class Subscription {
     this.backoffMax = options.backoffMax ?? 10000;
     this.pollTimeout = options.pollTimeout ?? 25;
     this.lastId = options.since ?? null; // resume point: highest id delivered
+    this.token = options.token ?? null; // a JWT, or an async function returning a fresh one
+    this.refreshTimer = null; // WebSocket: sends a fresh token before the current one expires
     this.transport = null; // name of the transport in use, once open
     this.closed = false;
     this.index = 0; // into this.order
@@ -151,16 +169,46 @@ class Subscription {
     return cap / 2 + Math.random() * (cap / 2); // jitter: spread reconnect storms
   }
 
-  #connect() {
+  // Each attempt asks for the token anew: a function gets the chance to refresh it.
+  async #connect() {
     this.timer = null;
     if (this.closed) return;
+    let token;
+    try {
+      token = await currentToken(this.token);
+    } catch (err) {
+      this.#emit("error", err);
+      this.conn = null;
+      this.#ended(false, "no token");
+      return;
+    }
+    if (this.closed) return;
     const name = this.order[this.index];
-    if (name === "ws") this.conn = this.#connectWs();
-    else if (name === "sse") this.conn = this.#connectSse();
-    else this.conn = this.#connectPoll();
+    if (name === "ws") this.conn = this.#connectWs(token);
+    else if (name === "sse") this.conn = this.#connectSse(token);
+    else this.conn = this.#connectPoll(token);
   }
 
-  #connectWs() {
+  // Before the token expires (a minute early, or at 80% of a shorter life), a function
+  // token is asked again and the fresh one sent as {"type":"auth"}: no reconnect.
+  #scheduleRefresh(ws, token) {
+    clearTimeout(this.refreshTimer);
+    const left = token && typeof this.token === "function" ? secondsLeft(token) : null;
+    if (left === null) return;
+    const wait = Math.max(1, Math.min(left - 60, left * 0.8)) * 1000;
+    this.refreshTimer = setTimeout(async () => {
+      try {
+        const fresh = await currentToken(this.token);
+        if (ws.readyState !== 1) return;
+        ws.send(JSON.stringify({ type: "auth", token: fresh, req: this.nextReq++ }));
+        this.#scheduleRefresh(ws, fresh);
+      } catch (err) {
+        this.#emit("error", err);
+      }
+    }, wait);
+  }
+
+  #connectWs(token) {
     const url = this.base.replace(/^http/, "ws") + "/v1/ws";
     const ws = new WebSocket(url, "herald.v1");
     ws.binaryType = "arraybuffer";
@@ -170,11 +218,15 @@ class Subscription {
     const end = (reason) => {
       if (done) return;
       done = true;
+      clearTimeout(this.refreshTimer);
       this.#failAcks(new Error("connection closed"));
       this.ws = null;
       this.#ended(open, reason);
     };
     ws.onopen = () => {
+      // A browser's WebSocket cannot set headers: the token goes as the first message.
+      if (token) ws.send(JSON.stringify({ type: "auth", token, req: this.nextReq++ }));
+      this.#scheduleRefresh(ws, token);
       const request = { type: "subscribe", topics: this.topics, req: subReq };
       if (this.lastId !== null) request.since = String(this.lastId);
       ws.send(JSON.stringify(request));
@@ -213,12 +265,15 @@ class Subscription {
     };
     ws.onerror = () => end("error");
     ws.onclose = (ev) => end("close " + ev.code);
-    return { close: () => { done = true; this.ws = null; ws.close(1000); } };
+    return { close: () => { done = true; clearTimeout(this.refreshTimer); this.ws = null; ws.close(1000); } };
   }
 
-  #connectSse() {
+  // EventSource cannot set headers: the token goes in the query (or, without options.token,
+  // the cookie your backend set for herald's origin goes by itself).
+  #connectSse(token) {
     let url = this.base + "/v1/events?" + topicQuery(this.topics) + "&format=json";
     if (this.lastId !== null) url += "&lastEventId=" + this.lastId;
+    if (token) url += "&access_token=" + encodeURIComponent(token);
     const es = new EventSource(url);
     let open = false;
     let done = false;
@@ -237,6 +292,13 @@ class Subscription {
       const gap = JSON.parse(ev.data);
       this.#emit("gap", { topic: gap.topic, availableAfter: Number(gap.available_after) });
     });
+    // The token ran out: reconnect at once with a fresh one, resuming from the last id.
+    es.addEventListener("herald.expired", () => {
+      if (done) return;
+      done = true;
+      es.close();
+      this.#ended(open, "token expired");
+    });
     // EventSource would reconnect by itself, but without our backoff, our dedup-aware resume
     // point or our fallback; so every error ends the attempt and we decide.
     es.onerror = () => {
@@ -248,7 +310,7 @@ class Subscription {
     return { close: () => { done = true; es.close(); } };
   }
 
-  #connectPoll() {
+  #connectPoll(token) {
     const abort = new AbortController();
     let open = false;
     let done = false;
@@ -259,7 +321,8 @@ class Subscription {
         let url = this.base + "/v1/poll?" + topicQuery(this.topics);
         url += "&timeout=" + (open ? this.pollTimeout : 0);
         if (cursor !== null) url += "&since=" + cursor;
-        const res = await fetch(url, { signal: abort.signal, cache: "no-store" });
+        const headers = token ? { Authorization: "Bearer " + token } : {};
+        const res = await fetch(url, { signal: abort.signal, cache: "no-store", headers });
         if (!res.ok) throw new Error("poll answered " + res.status);
         const batch = await res.json();
         if (done) return;
@@ -308,13 +371,14 @@ class Subscription {
         this.ws.send(JSON.stringify(frame));
       });
     }
-    return publish(topic, data, { event, url: this.base });
+    return currentToken(this.token).then((token) => publish(topic, data, { event, url: this.base, token }));
   }
 
   close() {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    clearTimeout(this.refreshTimer);
     if (this.conn) this.conn.close();
     this.conn = null;
     this.#failAcks(new Error("closed"));
@@ -323,17 +387,20 @@ class Subscription {
 }
 
 // Subscribes to one topic or several. handlers: message, transport, open, disconnect, gap,
-// error, close. options: url, transports, since, backoffMin, backoffMax, pollTimeout.
+// error, close. options: url, transports, since, backoffMin, backoffMax, pollTimeout, token
+// (a JWT, or an async function called before each connection and before the token expires).
 export function subscribe(topics, handlers = {}, options = {}) {
   return new Subscription(topics, handlers, options);
 }
 
-// Publishes over HTTP. Resolves to {topic, id}.
-export async function publish(topic, data, { event, url } = {}) {
+// Publishes over HTTP. Resolves to {topic, id}. token: a JWT or an async function.
+export async function publish(topic, data, { event, url, token } = {}) {
   const base = (url || defaultBase()).replace(/\/$/, "");
   let target = base + "/v1/topics/" + encodeURIComponent(topic);
   if (event) target += "?event=" + encodeURIComponent(event);
-  const res = await fetch(target, { method: "POST", body: data });
+  const jwt = await currentToken(token);
+  const headers = jwt ? { Authorization: "Bearer " + jwt } : {};
+  const res = await fetch(target, { method: "POST", body: data, headers });
   const body = await res.json();
   if (!res.ok) throw new Error(body.error || "publish answered " + res.status);
   return body;
