@@ -60,6 +60,7 @@ typedef struct hr_config_s {
     char jwt_audience[256];                 /* required among aud; "" = any */
     char auth_cookie[64];                   /* cookie that may carry the token */
     int64_t jwt_leeway_s;                   /* clock skew allowed on exp and nbf, s */
+    unsigned auth_timeout_s;                /* --auth all: a WebSocket's first token within */
     char public_topics[HR_MAX_PUBLIC][257]; /* patterns subscribable without a token */
     size_t npublic_topics;
     char admin_key[1024]; /* a key, or env:NAME; "" = none */

@@ -316,6 +316,7 @@ static void ws_on_data(hr_conn_t *conn, const char *data, size_t len)
 static void ws_on_close(hr_conn_t *conn)
 {
     hr_ws_t *ws = conn->proto_state;
+    hr_timeq_remove(&ws->auth_timeout);
     hr_ws_proto_release(ws);
     hr_worker_remove_sub(ws->worker, &ws->ctl);
     free(ws->in);
@@ -459,6 +460,18 @@ static int check_upgrade(hr_exchange_t *ex, const char **key, size_t *key_len)
     return 0;
 }
 
+/* --auth all: a connection that neither brought a token nor sent one in time, and holds no
+ * subscription (public topics are fine without a token), is closed: an unauthenticated socket
+ * should not be kept for free. */
+static void on_auth_timeout(hr_timeq_entry_t *entry)
+{
+    hr_ws_t *ws = hr_container_of(entry, hr_ws_t, auth_timeout);
+    if (ws->token || ws->admin_key || ws->nsubs || ws->close_sent) return;
+    hr_info("ws.auth_timeout", "conn=%llu peer=%s", (unsigned long long)ws->conn->id,
+            ws->conn->peer);
+    send_close(ws, HR_WS_TOKEN_EXPIRED, "no token in time");
+}
+
 /* The identity the connection keeps: a token at the upgrade (header, cookie or query) is
  * verified now; an invalid one refuses the upgrade (401), none leaves the connection
  * anonymous. Returns 0 or answers the refusal itself. */
@@ -521,6 +534,11 @@ void hr_handle_ws(hr_exchange_t *ex)
     hr_list_init(&ws->subs);
     hr_list_init(&ws->acks_waiting);
     hr_list_init(&ws->deferred);
+    hr_timeq_entry_init(&ws->auth_timeout);
+    const hr_auth_t *auth = ex->worker->server->auth;
+    if (auth && auth->mode == HR_AUTH_ALL && !ws->token && !ws->admin_key)
+        hr_timeq_add(&ex->worker->timeouts, &ws->auth_timeout, ex->worker->config->auth_timeout_s,
+                     on_auth_timeout);
     ws->ctl.vt = &ws_ctl_transport;
     ws->ctl.owner = ws;
     ws->ctl.worker = ex->worker->id;

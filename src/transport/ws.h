@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/conn.h"
+#include "core/timeq.h"
 #include "core/sub.h"
 #include "core/utf8.h"
 #include "transport/ws_deflate.h"
@@ -35,6 +36,7 @@ typedef struct hr_ws_s {
     hr_list_t deferred;       /* subscribes waiting for their topics to be live (cluster) */
     struct hr_token_s *token; /* claims of the token given at the upgrade; NULL = none; owned */
     int admin_key;            /* the upgrade carried the --admin-key */
+    hr_timeq_entry_t auth_timeout; /* --auth all: until a token comes (in worker->timeouts) */
 } hr_ws_t;
 
 /* Sends one unfragmented frame (payload copied). */

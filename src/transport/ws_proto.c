@@ -591,6 +591,7 @@ static void do_auth(hr_ws_t *ws, json_t *root, json_t *req)
     free(ws->token);
     ws->token = claims;
     ws->admin_key = admin_key;
+    if (claims || admin_key) hr_timeq_remove(&ws->auth_timeout);
     json_t *ack = reply("ack", req);
     if (claims) json_object_set_new(ack, "sub", json_stringn(claims->sub, claims->sub_len));
     if (claims && claims->exp_s) json_object_set_new(ack, "exp", json_integer(claims->exp_s));

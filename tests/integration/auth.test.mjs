@@ -208,7 +208,8 @@ test('WebSocket {"type":"auth"}: a first message gives an anonymous connection i
 });
 
 test('a stream outlives its token by at most a heartbeat: SSE gets herald.expired and ends; a WebSocket gets close 4001 unless it sent a fresh token', async () => {
-  const short = await startHerald(['--auth', 'all', '--jwt-key', `hs256:${SECRET}`, '--jwt-leeway', '0', '--heartbeat', '200']);
+  const short = await startHerald(['--auth', 'all', '--jwt-key', `hs256:${SECRET}`, '--jwt-leeway', '0', '--heartbeat', '200',
+    '--auth-timeout', '1', '--public-topics', 'public:*']);
   try {
     const soon = () => mint({ ...alice, exp: now() + 2 });
     const es = new EventSource(`${short.url}/v1/topics/chat:e/events?access_token=${soon()}`);
@@ -228,9 +229,23 @@ test('a stream outlives its token by at most a heartbeat: SSE gets herald.expire
     let closedWith = null;
     kept.on('close', (c) => { closedWith = c; });
     kept.send(JSON.stringify({ type: 'auth', token: mint({ ...alice, exp: now() + 60 }) }));
+    // --auth-timeout 1: an anonymous socket with nothing subscribed is closed; one on a public
+    // topic, or one that sent a token in time, stays.
+    const anon = (first) => new Promise((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${short.port}/v1/ws`, 'herald.v1');
+      ws.closedWith = null;
+      ws.on('close', (c) => { ws.closedWith = c; });
+      ws.on('open', () => { if (first) ws.send(JSON.stringify(first)); resolve(ws); });
+    });
+    const idle = await anon(null);
+    const reader = await anon({ type: 'subscribe', topics: ['public:news'] });
+    const late = await anon({ type: 'auth', token: mint({ ...alice, exp: now() + 60 }) });
     await new Promise((r) => setTimeout(r, 4000));
     assert.equal(closedWith, null, 'refreshed in time: still open');
-    kept.close();
+    assert.equal(idle.closedWith, 4001);
+    assert.equal(reader.closedWith, null);
+    assert.equal(late.closedWith, null);
+    for (const ws of [kept, reader, late]) ws.close();
   } finally { await short.stop(); }
 });
 
