@@ -290,6 +290,41 @@ test('ids in cluster mode: a chosen id past the bound is refused with 400; a cou
   await healthy(a);
 });
 
+test('per-user delivery across nodes (--auth all): a message to a user, published on one node, reaches that user\'s SSE and WebSocket connections on two others', async () => {
+  const { createHmac, randomBytes } = await import('node:crypto');
+  const secret = randomBytes(32).toString('hex');
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const mint = (claims) => {
+    const input = `${b64({ alg: 'HS256' })}.${b64({ exp: Math.floor(Date.now() / 1000) + 300, ...claims })}`;
+    return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+  };
+  const authed = [];
+  for (let i = 0; i < 3; i++)
+    authed.push(await startHerald(['--redis', redis.url, '--auth', 'all', '--jwt-key', `hs256:${secret}`]));
+  try {
+    for (const node of authed) await healthy(node);
+    const [a, b, c] = authed;
+    const alice = mint({ sub: 'alice' });
+    const admin = mint({ sub: 'backend', herald: { admin: true } });
+    const es = new EventSource(`${b.url}/v1/topics/user:me/events?access_token=${alice}`);
+    const sseGot = [];
+    es.onmessage = (e) => sseGot.push(e.data);
+    await new Promise((resolve, reject) => { es.onopen = resolve; es.onerror = (e) => reject(new Error(e.message)); });
+    const ws = await connectWs(c.port);
+    await ws.request({ type: 'auth', token: alice });
+    assert.equal((await ws.request({ type: 'subscribe', topics: ['user:me'] })).type, 'ack');
+    const res = await fetch(`${a.url}/v1/users/alice/messages`, { method: 'POST', body: 'across', headers: { Authorization: `Bearer ${admin}` } });
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    await waitFor(() => sseGot.length === 1 && ws.messages.length === 1, { what: 'both devices' });
+    assert.deepEqual([sseGot[0], ws.messages[0].data, ws.messages[0].topic], ['across', 'across', '~user:alice']);
+    es.close();
+    ws.ws.close();
+  } finally {
+    for (const node of authed) await node.stop();
+  }
+});
+
 test('bad Redis settings fail at start with a clear message', () => {
   const bin = process.env.HERALD_BIN;
   const bad = spawnSync(bin, ['--listen', '127.0.0.1:0', '--redis', 'http://nope'], { encoding: 'utf8' });
