@@ -183,8 +183,9 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 static void send_subscribe(sub_t *sub)
 {
     bench_t *bench = sub->bench;
-    char topic[128], request[1024];
+    char topic[128], request[1024 + 8192], auth[8300] = "";
     hb_topic_name(bench, sub->topic, topic, sizeof topic);
+    if (bench->token) snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", bench->token);
     const char *upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                           "Sec-WebSocket-Version: 13\r\n";
@@ -192,7 +193,7 @@ static void send_subscribe(sub_t *sub)
     int n = 0;
     if (bench->transport == TR_SSE && bench->srv == SRV_HERALD)
         n = snprintf(request, sizeof request,
-                     "GET /v1/topics/%s/events HTTP/1.1\r\nHost: b\r\n\r\n", topic);
+                     "GET /v1/topics/%s/events HTTP/1.1\r\nHost: b\r\n%s\r\n", topic, auth);
     else if (bench->transport == TR_SSE)
         n = snprintf(request, sizeof request,
                      "GET /sub/%s HTTP/1.1\r\nHost: b\r\nAccept: text/event-stream\r\n\r\n", topic);

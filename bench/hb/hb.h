@@ -64,6 +64,7 @@ struct bench_s {
     transport_t transport;
     int deflate, echo;
     const char *prefix; /* topic name, or prefix of "PREFIX-i" when ntopics > 1 */
+    const char *token;  /* --token: sent as Authorization: Bearer (SSE, publish); NULL = none */
     int nsubs, ntopics, nmsgs, rate, payload, npubs, publish, sources, interval_ms, settle_ms;
     int npids, pids[16];
     int opened, conn_errors;

@@ -155,6 +155,8 @@ static int parse_options(bench_t *bench, int argc, char **argv, int *port, int *
             bench->settle_ms = atoi(val);
         else if (!strcmp(opt, "--topic"))
             bench->prefix = val;
+        else if (!strcmp(opt, "--token"))
+            bench->token = val;
         else if (!strcmp(opt, "--mode"))
             bench->echo = !strcmp(val, "echo");
         else if (!strcmp(opt, "--pid"))

@@ -61,13 +61,14 @@ void hb_pub_start(bench_t *bench)
 
 static void publish_one(bench_t *bench, int index, uint64_t due)
 {
-    char topic[128], body[65536], request[66048];
+    char topic[128], body[65536], request[66048 + 8300], auth[8300] = "";
     hb_topic_name(bench, index % bench->ntopics, topic, sizeof topic);
+    if (bench->token) snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", bench->token);
     int len = hb_payload(body, sizeof body, bench->payload, index / bench->ntopics, due);
     int n = snprintf(request, sizeof request,
-                     "POST %s%s HTTP/1.1\r\nHost: b\r\nContent-Type: text/plain\r\n"
+                     "POST %s%s HTTP/1.1\r\nHost: b\r\nContent-Type: text/plain\r\n%s"
                      "Content-Length: %d\r\n\r\n%s",
-                     bench->srv == SRV_HERALD ? "/v1/topics/" : "/pub/", topic, len, body);
+                     bench->srv == SRV_HERALD ? "/v1/topics/" : "/pub/", topic, auth, len, body);
     hb_write((uv_stream_t *)&bench->pubs[index % bench->npubs].tcp, request, (size_t)n, NULL);
 }
 
