@@ -408,10 +408,22 @@ void hr_replay_free(hr_replay_t *replay)
 }
 
 /* Lock held. A client at `since` has missed something we no longer hold when the topic's
- * floor is above it, or when `since` is newer than anything we handed out (another epoch). */
+ * floor is above it, or, on a single node, when `since` is newer than anything we handed out
+ * (another epoch). In cluster mode ids come from one counter that never goes back, so a
+ * `since` above this node's newest means the client comes from a node that is ahead: nothing
+ * is missing, and nothing at or below `since` must be delivered again (resume_mark). */
 static int has_gap(const hr_broker_t *broker, const hr_topic_t *topic, uint64_t since)
 {
-    return since < topic_floor(topic) || since > broker->last_id;
+    return since < topic_floor(topic) || (!broker->bus.want && since > broker->last_id);
+}
+
+/* Lock held. Where a subscriber resuming at `since` (NULL: not resuming) starts hearing live
+ * messages: after the broker's newest, or, in cluster mode, after `since` when that is ahead
+ * (messages still on their way to this node may be ones the client already has). */
+static uint64_t resume_mark(const hr_broker_t *broker, const uint64_t *since)
+{
+    if (since && broker->bus.want && *since > broker->last_id) return *since;
+    return broker->last_id;
 }
 
 /* Lock held. Cluster mode: a subscriber may join only a topic whose history is loaded and
@@ -490,8 +502,8 @@ int hr_broker_subscribe(hr_broker_t *broker, hr_sub_t *sub, const char *const *t
     }
     /* Everything up to here was replayed from history or reported as a gap; an inbox entry
      * with an older id is a publish from before this subscription. */
-    sub->last_id = broker->last_id;
-    replay->last_id = broker->last_id;
+    sub->last_id = resume_mark(broker, since);
+    replay->last_id = sub->last_id;
     pthread_mutex_unlock(&broker->lock);
 
     if (col.failed) {
