@@ -96,8 +96,8 @@ int hr_api_user_topic(hr_exchange_t *ex, const char **names, size_t *lens, size_
             int admin_key;
             hr_auth_denial_t denial = {401, 0, "user:me needs a token with a sub", 0};
             if (auth &&
-                hr_auth_identify(auth, token, token_len, (int64_t)time(NULL), &claims, &admin_key,
-                                 &denial) == 0 &&
+                hr_auth_identify(auth, ex->worker->id, token, token_len, (int64_t)time(NULL),
+                                 &claims, &admin_key, &denial) == 0 &&
                 claims)
                 self_len = hr_user_topic(claims->sub, claims->sub_len, ex->user_topic);
             free(claims);
@@ -121,8 +121,8 @@ int hr_api_authorize(hr_exchange_t *ex, enum hr_access access, const char *const
     size_t token_len = 0;
     const char *token = hr_api_request_token(ex, &token_len);
     hr_auth_denial_t denial;
-    if (hr_auth_decide(auth, token, token_len, access, names, lens, n, (int64_t)time(NULL),
-                       &ex->token_exp_s, &denial) == 0)
+    if (hr_auth_decide(auth, ex->worker->id, token, token_len, access, names, lens, n,
+                       (int64_t)time(NULL), &ex->token_exp_s, &denial) == 0)
         return 0;
     hr_api_answer_denial(ex, &denial, access == HR_ACCESS_ADMIN ? NULL : names, lens);
     return -1;

@@ -31,6 +31,9 @@ hr_auth_t *hr_auth_new(const hr_config_t *config, char *err, size_t err_size)
     if (!auth) return refuse(NULL, err, err_size, "auth", "", "out of memory");
     auth->mode = config->auth_mode;
     auth->config = config;
+    auth->caches = calloc(config->workers ? config->workers : 1, sizeof *auth->caches);
+    if (!auth->caches) return refuse(auth, err, err_size, "auth", "", "out of memory");
+    auth->ncaches = config->workers;
     snprintf(auth->verifier.issuer, sizeof auth->verifier.issuer, "%s", config->jwt_issuer);
     snprintf(auth->verifier.audience, sizeof auth->verifier.audience, "%s", config->jwt_audience);
     auth->verifier.leeway_s = config->jwt_leeway_s;
@@ -58,6 +61,9 @@ void hr_auth_free(hr_auth_t *auth)
 {
     if (!auth) return;
     hr_jwt_verifier_free(&auth->verifier);
+    for (unsigned w = 0; auth->caches && w < auth->ncaches; w++)
+        hr_token_cache_clear(&auth->caches[w]);
+    free(auth->caches);
     if (auth->admin_key) OPENSSL_cleanse(auth->admin_key, auth->admin_key_len);
     free(auth->admin_key);
     free(auth);
@@ -129,15 +135,24 @@ int hr_token_expired(const hr_auth_t *auth, const hr_token_t *claims, int64_t no
     return claims && claims->exp_s && now_s > claims->exp_s + auth->verifier.leeway_s;
 }
 
-int hr_auth_identify(const hr_auth_t *auth, const char *token, size_t token_len, int64_t now_s,
-                     hr_token_t **claims, int *admin_key, hr_auth_denial_t *denial)
+int hr_auth_identify(const hr_auth_t *auth, unsigned worker, const char *token, size_t token_len,
+                     int64_t now_s, hr_token_t **claims, int *admin_key, hr_auth_denial_t *denial)
 {
     *claims = NULL;
     *admin_key = is_admin_key(auth, token, token_len);
     if (*admin_key || !token || !token_len) return 0;
+    hr_token_cache_t *cache = worker < auth->ncaches ? &auth->caches[worker] : NULL;
+    const hr_token_t *seen = cache ? hr_token_cache_get(cache, token, token_len) : NULL;
+    if (seen) {
+        if (hr_token_expired(auth, seen, now_s)) return deny(denial, 401, 1, "token expired", 0);
+        *claims = hr_token_dup(seen);
+        return *claims ? 0 : deny(denial, 401, 1, "out of memory", 0);
+    }
     const char *reason;
     *claims = hr_jwt_verify(&auth->verifier, token, token_len, now_s, &reason);
-    return *claims ? 0 : deny(denial, 401, 1, reason, 0);
+    if (!*claims) return deny(denial, 401, 1, reason, 0);
+    if (cache) hr_token_cache_put(cache, token, token_len, *claims);
+    return 0;
 }
 
 int hr_auth_decide_claims(const hr_auth_t *auth, const hr_token_t *claims, int admin_key,
@@ -162,7 +177,7 @@ int hr_auth_decide_claims(const hr_auth_t *auth, const hr_token_t *claims, int a
     return 0;
 }
 
-int hr_auth_decide(const hr_auth_t *auth, const char *token, size_t token_len,
+int hr_auth_decide(const hr_auth_t *auth, unsigned worker, const char *token, size_t token_len,
                    enum hr_access access, const char *const *names, const size_t *lens, size_t n,
                    int64_t now_s, int64_t *exp_s, hr_auth_denial_t *denial)
 {
@@ -170,7 +185,7 @@ int hr_auth_decide(const hr_auth_t *auth, const char *token, size_t token_len,
     if (!hr_auth_needed(auth, access, names, lens, n)) return 0;
     hr_token_t *claims;
     int admin_key;
-    if (hr_auth_identify(auth, token, token_len, now_s, &claims, &admin_key, denial) != 0)
+    if (hr_auth_identify(auth, worker, token, token_len, now_s, &claims, &admin_key, denial) != 0)
         return -1;
     int rc = hr_auth_decide_claims(auth, claims, admin_key, access, names, lens, n, now_s, denial);
     if (rc == 0 && claims) *exp_s = claims->exp_s;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "auth/jwt.h"
+#include "auth/token_cache.h"
 #include "core/config.h"
 
 enum hr_access { HR_ACCESS_PUBLISH, HR_ACCESS_SUBSCRIBE, HR_ACCESS_ADMIN };
@@ -35,6 +36,8 @@ typedef struct hr_auth_s {
     const hr_config_t *config; /* cookie name, public patterns (validated) */
     char *admin_key;           /* NULL = none; owned */
     size_t admin_key_len;
+    hr_token_cache_t *caches; /* one per worker, each touched by its worker only */
+    unsigned ncaches;
 } hr_auth_t;
 
 /* What a refusal says: 401 (no token, or not a valid one) or 403 (valid, not allowed). */
@@ -54,11 +57,14 @@ void hr_auth_free(hr_auth_t *auth);
 int hr_auth_needed(const hr_auth_t *auth, enum hr_access access, const char *const *names,
                    const size_t *lens, size_t n);
 
+/* `worker` is the calling worker's id: its cache of verified tokens (token_cache.h) spares a
+ * signature check for a token it saw lately. */
+
 /* Who holds `token` (NULL or empty: nobody): *claims (freed by the caller; NULL without a
  * token) and whether it is the admin key. Returns 0, or -1 with a 401 denial when the token is
  * not valid. For connections that keep an identity (WebSocket). */
-int hr_auth_identify(const hr_auth_t *auth, const char *token, size_t token_len, int64_t now_s,
-                     hr_token_t **claims, int *admin_key, hr_auth_denial_t *denial);
+int hr_auth_identify(const hr_auth_t *auth, unsigned worker, const char *token, size_t token_len,
+                     int64_t now_s, hr_token_t **claims, int *admin_key, hr_auth_denial_t *denial);
 
 /* As hr_auth_decide, for an identity already established (claims may be NULL); an expired
  * token is refused (401) like a missing one. */
@@ -70,7 +76,7 @@ int hr_auth_decide_claims(const hr_auth_t *auth, const hr_token_t *claims, int a
  * then ignored) for the holder of `token` (NULL when the request carried none) at `now_s`.
  * Returns 0 when allowed, with *exp_s the token's expiry (0: none, or no token was needed),
  * else -1 with *denial filled. */
-int hr_auth_decide(const hr_auth_t *auth, const char *token, size_t token_len,
+int hr_auth_decide(const hr_auth_t *auth, unsigned worker, const char *token, size_t token_len,
                    enum hr_access access, const char *const *names, const size_t *lens, size_t n,
                    int64_t now_s, int64_t *exp_s, hr_auth_denial_t *denial);
 

@@ -130,18 +130,19 @@ static hr_token_t *claims(jwt_t *jwt, int64_t exp_s, const char **reason)
     free(text);
     json_t *pub = json_object_get(herald, "publish"), *subs = json_object_get(herald, "subscribe");
     json_t *admin = json_object_get(herald, "admin");
-    size_t npub = 0, nsub = 0, bytes = sub_len + 1;
+    size_t npub = 0, nsub = 0, bytes = sub_len + 1, ptrs = 0;
     hr_token_t *token = NULL;
     *reason = "bad herald claim";
     if (sub_len > HR_JWT_SUB_MAX)
         *reason = "sub too long";
     else if ((!text || json_is_object(herald)) && (!admin || json_is_boolean(admin)) &&
              pattern_list(pub, &npub, &bytes) == 0 && pattern_list(subs, &nsub, &bytes) == 0) {
-        size_t ptrs = (npub + nsub) * sizeof(char *);
+        ptrs = (npub + nsub) * sizeof(char *);
         token = malloc(sizeof *token + ptrs + bytes);
         if (!token) *reason = "out of memory";
     }
     if (token) {
+        token->size = sizeof *token + ptrs + bytes;
         token->exp_s = exp_s;
         token->admin = json_is_true(admin);
         token->publish = (const char **)(void *)token->data;
@@ -190,6 +191,21 @@ hr_token_t *hr_jwt_verify(const hr_jwt_verifier_t *verifier, const char *token, 
     }
     jwt_free(jwt);
     return out;
+}
+
+hr_token_t *hr_token_dup(const hr_token_t *token)
+{
+    hr_token_t *copy = malloc(token->size);
+    if (!copy) return NULL;
+    memcpy(copy, token, token->size);
+    /* Every pointer points into the block: move each by the same distance. */
+    ptrdiff_t delta = (char *)copy - (const char *)token;
+    copy->publish = (const char **)(void *)copy->data;
+    copy->subscribe = copy->publish + copy->npublish;
+    copy->sub += delta;
+    for (size_t i = 0; i < copy->npublish + copy->nsubscribe; i++)
+        copy->publish[i] += delta;
+    return copy;
 }
 
 static int any_match(const char *const *patterns, size_t n, const hr_token_t *token,

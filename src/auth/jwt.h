@@ -36,6 +36,7 @@ typedef struct hr_jwt_verifier_s {
 
 /* What herald takes from a verified token: one allocation, freed with free(). */
 typedef struct hr_token_s {
+    size_t size;     /* bytes in the allocation, for hr_token_dup */
     int64_t exp_s;   /* unix seconds; 0 = no expiry */
     int admin;       /* herald.admin: true */
     const char *sub; /* NUL-terminated, "" when absent */
@@ -57,6 +58,9 @@ void hr_jwt_verifier_free(hr_jwt_verifier_t *verifier);
  * claims, or NULL with *reason set to a short static text for the 401 answer. */
 hr_token_t *hr_jwt_verify(const hr_jwt_verifier_t *verifier, const char *token, size_t len,
                           int64_t now_s, const char **reason);
+
+/* A copy (its own allocation) of `token`; NULL on allocation failure. */
+hr_token_t *hr_token_dup(const hr_token_t *token);
 
 /* Whether the token lets its holder publish to (or subscribe to) `topic`. */
 int hr_token_may_publish(const hr_token_t *token, const char *topic, size_t len);

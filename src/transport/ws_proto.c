@@ -583,8 +583,9 @@ static void do_auth(hr_ws_t *ws, json_t *root, json_t *req)
     hr_token_t *claims = NULL;
     int admin_key = 0;
     hr_auth_denial_t denial;
-    if (auth && hr_auth_identify(auth, json_string_value(token), json_string_length(token),
-                                 (int64_t)time(NULL), &claims, &admin_key, &denial) != 0) {
+    if (auth &&
+        hr_auth_identify(auth, ws->worker->id, json_string_value(token), json_string_length(token),
+                         (int64_t)time(NULL), &claims, &admin_key, &denial) != 0) {
         send_error(ws, req, "unauthorized", denial.reason);
         return;
     }

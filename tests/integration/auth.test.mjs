@@ -212,6 +212,10 @@ test('a stream outlives its token by at most a heartbeat: SSE gets herald.expire
     '--auth-timeout', '1', '--public-topics', 'public:*']);
   try {
     const soon = () => mint({ ...alice, exp: now() + 2 });
+    // A verified token is cached per worker; its expiry is still checked at every use.
+    const reused = soon();
+    assert.equal((await post(short.url, 'chat:e', { token: reused })).status, 200);
+    assert.equal((await post(short.url, 'chat:e', { token: reused })).status, 200);
     const es = new EventSource(`${short.url}/v1/topics/chat:e/events?access_token=${soon()}`);
     const events = [];
     es.addEventListener('herald.expired', (e) => { events.push(JSON.parse(e.data)); es.close(); });
@@ -243,6 +247,9 @@ test('a stream outlives its token by at most a heartbeat: SSE gets herald.expire
     await new Promise((r) => setTimeout(r, 4000));
     assert.equal(closedWith, null, 'refreshed in time: still open');
     assert.equal(idle.closedWith, 4001);
+    const late401 = await post(short.url, 'chat:e', { token: reused });
+    assert.equal(late401.status, 401);
+    assert.equal(late401.body.reason, 'token expired');
     assert.equal(reader.closedWith, null);
     assert.equal(late.closedWith, null);
     for (const ws of [kept, reader, late]) ws.close();

@@ -31,8 +31,10 @@ const stats = { published: 0, refused: 0, reconnects: 0, kicks: 0, redisRestarts
 
 // ---- what every client records: per topic, ids received and gaps announced ----
 function newRecord(kind, t) {
-  return { kind, topic: t, ids: [], gaps: [], last: 0 };
+  return { kind, topic: t, ids: [], gaps: [], last: 0, log: [] };
 }
+// What happened to a client, with the index of the next id it receives (for duplicate reports).
+const note = (rec, what) => rec.log.push({ at: rec.ids.length, what, last: rec.last, t: Date.now() });
 function receive(rec, id) {
   rec.ids.push(id);
   if (id > rec.last) rec.last = id;
@@ -64,8 +66,10 @@ async function sseClient(nodes, rec) {
   while (!stopping) {
     const node = pick(nodes);
     const url = `${node.url}/v1/topics/${rec.topic}/events${rec.last ? `?lastEventId=${rec.last}` : ''}`;
+    note(rec, `sse open ${node.port} since ${rec.last}`);
     const es = new EventSource(url);
     es.onmessage = (e) => receive(rec, Number(e.lastEventId));
+    es.onerror = () => note(rec, 'sse error (reconnects)');
     es.addEventListener('herald.gap', (e) => rec.gaps.push(JSON.parse(e.data)));
     await sleep(rand(3000, 15000));
     es.close();
@@ -77,6 +81,7 @@ async function wsClient(nodes, rec) {
   while (!stopping) {
     const node = pick(nodes);
     await new Promise((resolve) => {
+      note(rec, `ws open ${node.port} since ${rec.last}`);
       const ws = new WebSocket(`ws://127.0.0.1:${node.port}/v1/ws`, 'herald.v1');
       const timer = setTimeout(() => ws.close(), rand(3000, 15000));
       ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', topics: [rec.topic], ...(rec.last ? { since: rec.last } : {}) })));
@@ -84,7 +89,7 @@ async function wsClient(nodes, rec) {
         const msg = JSON.parse(raw.toString());
         if (msg.type === 'message') receive(rec, msg.id);
         else if (msg.type === 'gap') rec.gaps.push(msg);
-        else if (msg.type === 'unsubscribed') ws.close(); // kicked: come back and resume
+        else if (msg.type === 'unsubscribed') { note(rec, 'ws kicked'); ws.close(); } // come back and resume
       });
       ws.on('error', () => {});
       ws.on('close', () => { clearTimeout(timer); resolve(); });
@@ -100,6 +105,7 @@ async function pollClient(nodes, rec) {
     const node = pick(nodes);
     try {
       const q = cursor ? `since=${cursor}&timeout=5` : 'timeout=0';
+      note(rec, `poll ${node.port} ${q}`);
       const res = await fetch(`${node.url}/v1/topics/${rec.topic}/poll?${q}`);
       stats.pollRequests++;
       if (res.status !== 200) { await res.arrayBuffer(); await sleep(500); continue; }
@@ -145,9 +151,16 @@ const fds = (pid) => readdirSync(`/proc/${pid}/fd`).length;
 
 function verify(records) {
   let lost = 0, duplicates = 0, excused = 0, checked = 0;
+  const examples = [];
   for (const rec of records) {
     const seen = new Set();
-    for (const id of rec.ids) { if (seen.has(id)) duplicates++; seen.add(id); }
+    rec.ids.forEach((id, k) => {
+      if (seen.has(id)) {
+        duplicates++;
+        if (examples.length < 10) examples.push({ kind: rec.kind, topic: rec.topic, id, at: k, first_at: rec.ids.indexOf(id), around: rec.ids.slice(Math.max(0, k - 3), k + 2), events: rec.log.filter((e) => Math.abs(e.at - k) < 4 || Math.abs(e.at - rec.ids.indexOf(id)) < 4) });
+      }
+      seen.add(id);
+    });
     if (!rec.ids.length) continue;
     const first = rec.ids.reduce((a, b) => (b < a ? b : a));
     for (const { id } of acked.get(rec.topic) || []) {
@@ -158,7 +171,7 @@ function verify(records) {
       else lost++;
     }
   }
-  return { lost, duplicates, excused_by_gap_notice: excused, deliveries_checked: checked };
+  return { lost, duplicates, excused_by_gap_notice: excused, deliveries_checked: checked, duplicate_examples: examples };
 }
 
 function rssSvg(samples, names) {

@@ -16,6 +16,7 @@
 
 #include "auth/jwt.h"
 #include "auth/pattern.h"
+#include "auth/token_cache.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef"
 #define NOW    1800000000
@@ -206,6 +207,44 @@ static void keys_are_checked_at_start(void **state)
     hr_jwt_verifier_free(&v);
 }
 
+/* A copy and a cached token keep every pattern and the subject; a cache slot is reused
+ * round robin, and a token is found only under its exact bytes. */
+static void tokens_copy_and_cache(void **state)
+{
+    (void)state;
+    char err[256];
+    hr_jwt_verifier_t v = {0};
+    assert_int_equal(hr_jwt_add_key(&v, "hs256:" SECRET, err, sizeof err), 0);
+    char *jwt = sign(JWT_ALG_HS256, (const unsigned char *)SECRET, 32, NULL,
+                     "{\"sub\":\"bob\",\"herald\":{\"publish\":[\"a:*\"],\"subscribe\":"
+                     "[\"user:{sub}\",\"b\"]}}");
+    const char *reason;
+    hr_token_t *token = verify(&v, jwt, &reason);
+    assert_non_null(token);
+    hr_token_cache_t cache = {0};
+    hr_token_cache_put(&cache, jwt, strlen(jwt), token);
+    free(token);
+    assert_null(hr_token_cache_get(&cache, jwt, strlen(jwt) - 1));
+    const hr_token_t *seen = hr_token_cache_get(&cache, jwt, strlen(jwt));
+    assert_non_null(seen);
+    hr_token_t *copy = hr_token_dup(seen);
+    assert_string_equal(copy->sub, "bob");
+    assert_true(hr_token_may_publish(copy, "a:1", 3));
+    assert_true(hr_token_may_subscribe(copy, "user:bob", 8));
+    assert_true(hr_token_may_subscribe(copy, "b", 1));
+    assert_false(hr_token_may_subscribe(copy, "user:eve", 8));
+    free(copy);
+    for (int i = 0; i < HR_TOKEN_CACHE_SLOTS; i++) { /* push it out */
+        char other[16];
+        int n = snprintf(other, sizeof other, "x%d", i);
+        hr_token_cache_put(&cache, other, (size_t)n, cache.slots[0].claims);
+    }
+    assert_null(hr_token_cache_get(&cache, jwt, strlen(jwt)));
+    hr_token_cache_clear(&cache);
+    free(jwt);
+    hr_jwt_verifier_free(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +252,7 @@ int main(void)
         cmocka_unit_test(verifies_each_algorithm_by_its_key),
         cmocka_unit_test(refuses_what_must_be_refused),
         cmocka_unit_test(keys_are_checked_at_start),
+        cmocka_unit_test(tokens_copy_and_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
