@@ -325,6 +325,17 @@ test('the admin API: --admin-key or an admin token for stats and kicks; /healthz
   assert.equal((await post(open.url, 'anything', { token: admin })).status, 200);
 });
 
+test('--admin-key env:NAME reads the key from the environment; auth off on a non-loopback address logs a warning', async () => {
+  const key = crypto.randomBytes(20).toString('hex');
+  const node = await startHerald(['--listen', '0.0.0.0:0', '--admin-key', 'env:HERALD_TEST_ADMIN'], { env: { HERALD_TEST_ADMIN: key } });
+  try {
+    assert.match(node.log, /event=auth\.off listen=0\.0\.0\.0/);
+    assert.equal((await fetch(`${node.url}/v1/stats`)).status, 401);
+    assert.equal((await fetch(`${node.url}/v1/stats`, { headers: { Authorization: `Bearer ${key}` } })).status, 200);
+  } finally { await node.stop(); }
+  assert.doesNotMatch(open.log, /event=auth\.off/, 'not on loopback');
+});
+
 test('bad auth flags stop herald at start, naming the flag', () => {
   const run = (args) => spawnSync(process.env.HERALD_BIN, ['--listen', '127.0.0.1:0', ...args], { encoding: 'utf8' });
   let r = run(['--auth', 'all']);
