@@ -228,6 +228,14 @@ static int set_cors(hr_config_t *config, const char *text)
     return 0;
 }
 
+/* The index of `text` among `words`, or -1. */
+static int pick_word(const char *text, const char *const *words, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(text, words[i]) == 0) return i;
+    return -1;
+}
+
 /* Appends to a repeatable option's array: `min` is its capacity, `max` each entry's size. The
  * counter follows the array in hr_config_t. An empty default adds nothing. */
 static int add_repeat(hr_config_t *config, const option_row_t *opt, char *field, const char *text)
@@ -255,28 +263,20 @@ static int set_option(hr_config_t *config, const option_row_t *opt, const char *
         if (strlen(text) >= (opt->max ? opt->max : sizeof config->data_dir)) return -1;
         strcpy(field, text);
         return 0;
-    case OPT_AUTH:
-        if (strcmp(text, "off") == 0)
-            config->auth_mode = HR_AUTH_OFF;
-        else if (strcmp(text, "publish") == 0)
-            config->auth_mode = HR_AUTH_PUBLISH;
-        else if (strcmp(text, "all") == 0)
-            config->auth_mode = HR_AUTH_ALL;
-        else
-            return -1;
-        return 0;
+    case OPT_AUTH: { /* in enum hr_auth_mode's order */
+        static const char *const modes[] = {"off", "publish", "all"};
+        int mode = pick_word(text, modes, 3);
+        if (mode >= 0) config->auth_mode = (enum hr_auth_mode)mode;
+        return mode >= 0 ? 0 : -1;
+    }
     case OPT_REPEAT:
         return add_repeat(config, opt, field, text);
-    case OPT_DURABILITY:
-        if (strcmp(text, "sync") == 0)
-            config->durability = HR_DURABLE_SYNC;
-        else if (strcmp(text, "batch") == 0)
-            config->durability = HR_DURABLE_BATCH;
-        else if (strcmp(text, "off") == 0)
-            config->durability = HR_DURABLE_OFF;
-        else
-            return -1;
-        return 0;
+    case OPT_DURABILITY: { /* in enum hr_durability's order */
+        static const char *const modes[] = {"off", "batch", "sync"};
+        int mode = pick_word(text, modes, 3);
+        if (mode >= 0) config->durability = (enum hr_durability)mode;
+        return mode >= 0 ? 0 : -1;
+    }
     case OPT_SIZE_AUTO:
         if (strcmp(text, "auto") == 0) {
             *(size_t *)(void *)field = HR_SIZE_AUTO;
