@@ -16,6 +16,9 @@ const MESSAGE = 64 * 1024;
 // Growth over the idle process for a 32 MiB budget under ASan (shadow memory, redzones, a
 // 4 MiB quarantine) and glibc's arenas; without the budget each attack grows it by 128 MiB.
 const RSS_BOUND_MB = 32 + 40;
+// ThreadSanitizer and valgrind keep shadow state for every byte: RSS there says nothing about
+// herald (make test-tsan / test-valgrind); herald's own accounting is still checked.
+const RSS_MEANINGFUL = !/tsan|valgrind/.test(process.env.HERALD_BIN || '');
 
 const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 const asanEnv = { ASAN_OPTIONS: 'detect_leaks=1:quarantine_size_mb=4:malloc_context_size=4' };
@@ -61,7 +64,7 @@ test('20,000 topics x 64 KiB in miniature (2,048 topics, 4x the budget): every p
     assert.equal(s.history.max_bytes, BUDGET);
     assert.ok(s.history.bytes <= BUDGET, `history holds ${s.history.bytes} bytes`);
     assert.ok(s.history.evictions >= 2048 - BUDGET / MESSAGE, `evictions ${s.history.evictions}`);
-    assert.ok(growthMb < RSS_BOUND_MB, `RSS grew ${growthMb.toFixed(1)} MiB (bound ${RSS_BOUND_MB})`);
+    if (RSS_MEANINGFUL) assert.ok(growthMb < RSS_BOUND_MB, `RSS grew ${growthMb.toFixed(1)} MiB (bound ${RSS_BOUND_MB})`);
     // The newest is held; the oldest went, and a reader resuming there is told of the gap.
     const newest = await (await fetch(`${herald.url}/v1/topics/many2047/messages?since=0`)).json();
     assert.equal(newest.messages.length, 1);
@@ -80,7 +83,7 @@ test('200 topics x 1,000 x 64 KiB in miniature (8 topics x 256, 4x the budget): 
     console.log(`# deep topics: rss growth ${growthMb.toFixed(1)} MiB, history ${(s.history.bytes / MiB).toFixed(1)} MiB, evictions ${s.history.evictions}`);
     assert.ok(s.history.bytes <= BUDGET, `history holds ${s.history.bytes} bytes`);
     assert.ok(s.history.evictions > 0);
-    assert.ok(growthMb < RSS_BOUND_MB, `RSS grew ${growthMb.toFixed(1)} MiB (bound ${RSS_BOUND_MB})`);
+    if (RSS_MEANINGFUL) assert.ok(growthMb < RSS_BOUND_MB, `RSS grew ${growthMb.toFixed(1)} MiB (bound ${RSS_BOUND_MB})`);
     // Oldest first across topics: the eight topics share what is left about evenly.
     for (let t = 0; t < 8; t++) {
       const held = await (await fetch(`${herald.url}/v1/topics/deep${t}/messages?since=1&limit=1000`)).json();
