@@ -1,6 +1,7 @@
 /* The bus thread: Redis connections (hiredis async on libuv), reconnect with backoff, the
  * publish script, and the queue workers and the broker talk to it through. */
 #include <openssl/rand.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +69,7 @@ typedef struct bus_op_s {
 static void sha1_hex(const char *text, char out[41])
 {
     unsigned char digest[SHA_DIGEST_LENGTH];
-    SHA1((const unsigned char *)text, strlen(text), digest);
+    EVP_Digest(text, strlen(text), digest, NULL, EVP_sha1(), NULL);
     for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
         snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }

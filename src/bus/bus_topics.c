@@ -328,15 +328,9 @@ static void on_exec(redisAsyncContext *ctx, void *reply_ptr, void *arg)
 }
 
 typedef struct fill_s {
-    hr_msg_t *msg;
+    hr_msg_t *msg; /* first: hr_msg_cmp_id sorts these */
     const sync_item_t *item;
 } fill_t;
-
-static int by_id(const void *a, const void *b)
-{
-    uint64_t x = ((const fill_t *)a)->msg->id, y = ((const fill_t *)b)->msg->id;
-    return x < y ? -1 : x > y;
-}
 
 static void flush_buffer(hr_bus_t *bus)
 {
@@ -366,7 +360,7 @@ static void apply_fills(hr_bus_t *bus, sync_batch_t *batch)
             fills[n++] = (fill_t){item->msgs[k], item};
         item->count = 0;
     }
-    qsort(fills, n, sizeof *fills, by_id);
+    qsort(fills, n, sizeof *fills, hr_msg_cmp_id);
     for (size_t k = 0; k < n; k++)
         hr_broker_inject(bus->broker, fills[k].item->name, fills[k].item->len, fills[k].msg);
     free(fills);

@@ -392,12 +392,6 @@ static void collect_msg(hr_msg_t *msg, void *arg)
     replay->msgs[replay->count++] = hr_msg_ref(msg);
 }
 
-static int by_id(const void *a, const void *b)
-{
-    uint64_t ida = (*(hr_msg_t *const *)a)->id, idb = (*(hr_msg_t *const *)b)->id;
-    return ida < idb ? -1 : ida > idb;
-}
-
 void hr_replay_free(hr_replay_t *replay)
 {
     for (size_t i = 0; i < replay->count; i++)
@@ -511,7 +505,7 @@ int hr_broker_subscribe(hr_broker_t *broker, hr_sub_t *sub, const char *const *t
         hr_replay_free(replay);
         return col.failed < 0 ? col.failed : HR_ENOMEM;
     }
-    if (replay->count > 1) qsort(replay->msgs, replay->count, sizeof *replay->msgs, by_id);
+    if (replay->count > 1) qsort(replay->msgs, replay->count, sizeof *replay->msgs, hr_msg_cmp_id);
     return 0;
 }
 

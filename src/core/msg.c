@@ -45,6 +45,12 @@ void hr_msg_unref(hr_msg_t *msg)
     free(msg);
 }
 
+int hr_msg_cmp_id(const void *a, const void *b)
+{
+    uint64_t x = (*(hr_msg_t *const *)a)->id, y = (*(hr_msg_t *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
 const hr_encoded_t *hr_msg_encoding(hr_msg_t *msg, enum hr_encoding_kind kind, hr_encode_fn encode)
 {
     hr_encoded_t *cached = atomic_load_explicit(&msg->encoded[kind], memory_order_acquire);

@@ -55,6 +55,10 @@ static inline hr_msg_t *hr_msg_ref(hr_msg_t *msg)
 
 void hr_msg_unref(hr_msg_t *msg);
 
+/* qsort comparator for an array of hr_msg_t pointers (or of structs whose first member is
+ * one), ascending by id. */
+int hr_msg_cmp_id(const void *a, const void *b);
+
 typedef hr_encoded_t *(*hr_encode_fn)(const hr_msg_t *msg);
 
 /* Returns the cached encoding of `kind`, building it with `encode` on first use. Safe from any

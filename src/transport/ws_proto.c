@@ -368,12 +368,6 @@ static int read_since(json_t *value, uint64_t *since)
     return -1;
 }
 
-static int by_id(const void *a, const void *b)
-{
-    uint64_t x = (*(hr_msg_t *const *)a)->id, y = (*(hr_msg_t *const *)b)->id;
-    return x < y ? -1 : x > y;
-}
-
 /* Subscribes one topic; moves its replay into `all` and its gap (if any) into `gaps`. */
 static int subscribe_one(hr_ws_t *ws, const char *name, size_t len, const uint64_t *since,
                          hr_replay_t *all, json_t *gaps)
@@ -516,7 +510,7 @@ static void do_subscribe(hr_ws_t *ws, json_t *root, json_t *req)
     json_t *gap;
     json_array_foreach(gaps, i, gap) send_json(ws, json_incref(gap));
     json_decref(gaps);
-    if (all.count > 1) qsort(all.msgs, all.count, sizeof *all.msgs, by_id);
+    if (all.count > 1) qsort(all.msgs, all.count, sizeof *all.msgs, hr_msg_cmp_id);
     ws->worker->corked = 1;
     for (i = 0; i < all.count; i++)
         deliver_to(ws, all.msgs[i]);
