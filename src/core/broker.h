@@ -125,7 +125,9 @@ int hr_broker_publish(hr_broker_t *broker, const hr_publish_t *pub, uint64_t *id
 /* Registers `sub` (vt, owner, worker set) on `n` topics, from the worker's own thread. With
  * `since` non-NULL, `replay` receives the held messages after *since in id order and the
  * topics whose history no longer reaches back to it; live delivery starts right after, with no
- * gap and no duplicate. Duplicate names count once. Returns 0 or HR_ENOMEM. */
+ * gap and no duplicate (in cluster mode also when *since is ahead of this node: nothing at or
+ * below it is delivered). Duplicate names count once. Returns 0, HR_ENOTREADY (cluster: a
+ * topic is not live here yet; hr_broker_await), HR_ELIMIT (--topic-limit) or HR_ENOMEM. */
 int hr_broker_subscribe(hr_broker_t *broker, hr_sub_t *sub, const char *const *topics,
                         const size_t *lens, size_t n, const uint64_t *since, hr_replay_t *replay);
 /* From the subscriber's worker thread. Idempotent. */
