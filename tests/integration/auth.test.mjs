@@ -273,7 +273,11 @@ test('per-user delivery: POST /v1/users/{id}/messages reaches every connection o
   const bobSse = new EventSource(`${closed.url}/v1/topics/user:me/events`, { fetch: (u, init) => fetch(u, { ...init, headers: { ...init.headers, ...auth(bobToken) } }) });
   const bobGot = [];
   bobSse.onmessage = (e) => bobGot.push(e.data);
-  await Promise.all([sse, bobSse].map((es) => new Promise((resolve) => { es.onopen = resolve; })));
+  const opened = Promise.all([sse, bobSse].map((es) => new Promise((resolve, reject) => {
+    es.onopen = resolve;
+    es.onerror = (e) => reject(new Error(`user:me refused: ${e.message}`));
+  })));
+  await opened.catch((err) => { sse.close(); bobSse.close(); throw err; });
   const ws = new WebSocket(`ws://127.0.0.1:${closed.port}/v1/ws`, 'herald.v1', { headers: auth(aliceToken) });
   const wsGot = [];
   const acked = new Promise((resolve) => ws.on('message', (raw) => {

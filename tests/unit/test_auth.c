@@ -165,6 +165,25 @@ static void refuses_what_must_be_refused(void **state)
         assert_string_equal(reason, cases[i].reason);
         free(token);
     }
+    /* What a token may make herald keep is bounded: 64 patterns a list, a sub of 255 bytes. */
+    char claims[8192];
+    int n = snprintf(claims, sizeof claims,
+                     "{\"iss\":\"https://app.example\",\"aud\":\"herald\",\"herald\":{\"publish\":[");
+    for (int i = 0; i < 65; i++)
+        n += snprintf(claims + n, sizeof claims - (size_t)n, "%s\"t%d\"", i ? "," : "", i);
+    snprintf(claims + n, sizeof claims - (size_t)n, "]}}");
+    char *many = sign(JWT_ALG_HS256, key, 32, NULL, claims);
+    assert_null(verify(&v, many, &reason));
+    assert_string_equal(reason, "bad herald claim");
+    free(many);
+    n = snprintf(claims, sizeof claims,
+                 "{\"iss\":\"https://app.example\",\"aud\":\"herald\",\"sub\":\"");
+    memset(claims + n, 's', 256);
+    snprintf(claims + n + 256, sizeof claims - (size_t)n - 256, "\"}");
+    char *long_sub = sign(JWT_ALG_HS256, key, 32, NULL, claims);
+    assert_null(verify(&v, long_sub, &reason));
+    assert_string_equal(reason, "sub too long");
+    free(long_sub);
     /* Within the 30 s leeway, and an audience listed among others, are fine. */
     char *ok = sign(JWT_ALG_HS256, key, 32, NULL,
                     "{\"iss\":\"https://app.example\",\"aud\":[\"x\",\"herald\"],"

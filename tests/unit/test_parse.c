@@ -283,6 +283,24 @@ static void request_refuses_lenient_framing(void **state)
     }
 }
 
+/* The bounds a client chooses against: a chunk size line (extensions included) of at most 4 KiB,
+ * a trailer section within the header limit. */
+static void request_bounds_chunk_lines_and_trailers(void **state)
+{
+    (void)state;
+    static char text[16384];
+    int n = snprintf(text, sizeof text,
+                     "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1;a=");
+    memset(text + n, 'x', 5000);
+    strcpy(text + n + 5000, "\r\nz\r\n0\r\n\r\n");
+    assert_int_equal(error_for(text, 16384, 1024), 400);
+    n = snprintf(text, sizeof text,
+                 "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: ");
+    memset(text + n, 'y', 3000);
+    strcpy(text + n + 3000, "\r\n\r\n");
+    assert_int_equal(error_for(text, 2048, 1024), 431);
+}
+
 /* What the grammar allows is read: chunk extensions, trailers, OWS, obs-text, empty lines
  * before the request line, HTTP/1.0 without Host; Connection decides keep-alive. */
 static void request_accepts_what_the_grammar_allows(void **state)
@@ -366,6 +384,7 @@ int main(void)
         cmocka_unit_test(chunked_body_over_limit_is_413),
         cmocka_unit_test(request_refuses_lenient_framing),
         cmocka_unit_test(request_accepts_what_the_grammar_allows),
+        cmocka_unit_test(request_bounds_chunk_lines_and_trailers),
         cmocka_unit_test(publish_json_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
