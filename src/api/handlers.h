@@ -10,10 +10,19 @@ void hr_handle_stats(hr_exchange_t *ex);
 void hr_handle_publish(hr_exchange_t *ex);
 void hr_handle_messages(hr_exchange_t *ex);
 void hr_handle_kick(hr_exchange_t *ex);
-void hr_handle_sse(hr_exchange_t *ex);   /* transport/sse.c */
-void hr_handle_ws(hr_exchange_t *ex);    /* transport/ws.c */
-void hr_handle_poll(hr_exchange_t *ex);  /* transport/poll.c */
-void hr_handle_asset(hr_exchange_t *ex); /* api/assets.c: herald.js, its types, the demo */
+void hr_handle_sse(hr_exchange_t *ex);            /* transport/sse.c */
+void hr_handle_ws(hr_exchange_t *ex);             /* transport/ws.c */
+void hr_handle_poll(hr_exchange_t *ex);           /* transport/poll.c */
+void hr_handle_asset(hr_exchange_t *ex);          /* api/assets.c: herald.js, its types, the demo */
+void hr_handle_user_presence(hr_exchange_t *ex);  /* api/presence.c */
+void hr_handle_presence_query(hr_exchange_t *ex); /* api/presence.c */
+void hr_handle_topic_presence(hr_exchange_t *ex); /* api/presence.c */
+void hr_handle_signal(hr_exchange_t *ex);         /* api/signal.c */
+
+struct hr_pubreq_s;
+/* Submits a publish and answers it, now or (Redis, the disk) when it finishes, in request
+ * order: {"topic","id"}, or {"messages":[...]} when `many`. Takes `req`. */
+void hr_api_publish_submit(hr_exchange_t *ex, struct hr_pubreq_s *req, int many);
 
 /* Collects topic names for a route: the path's {topic} or every ?topic= (at least one, at most
  * max_topics_per_sub, each valid). Answers 400 itself and returns -1 when they are not. */

@@ -103,9 +103,8 @@ static void publish_gone(hr_pending_t *pending)
     free(pw);
 }
 
-static void submit(hr_exchange_t *ex, hr_pubreq_t *req)
+void hr_api_publish_submit(hr_exchange_t *ex, hr_pubreq_t *req, int many)
 {
-    int many = ex->route.id == HR_ROUTE_PUBLISH_MANY;
     publish_wait_t *pw = calloc(1, sizeof *pw);
     if (!pw) {
         hr_pubreq_free(req);
@@ -194,7 +193,7 @@ void hr_handle_publish(hr_exchange_t *ex)
         hr_respond_error(ex, 503, "out of memory");
         goto done;
     }
-    submit(ex, req);
+    hr_api_publish_submit(ex, req, ex->route.id == HR_ROUTE_PUBLISH_MANY);
 done:
     hr_pub_body_free(&body);
     free(names);

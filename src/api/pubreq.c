@@ -96,6 +96,7 @@ static void on_bus_answer(hr_post_t *post)
     req->result = req->bus.status == HR_BUS_OK         ? HR_PUB_OK
                   : req->bus.status == HR_BUS_CONFLICT ? HR_PUB_CONFLICT
                   : req->bus.status == HR_BUS_IDSPACE  ? HR_PUB_IDSPACE
+                  : req->bus.status == HR_BUS_OFFLINE  ? HR_PUB_USER_OFFLINE
                                                        : HR_PUB_UNAVAILABLE;
     req->done(req);
 }
@@ -197,6 +198,10 @@ int hr_pubreq_status(enum hr_pub_result result, const char **reason, const char 
         *reason = "id space exhausted: the id sequence reached 2^53 - 1; no publish can succeed";
         *code = "id_space_exhausted";
         return 503;
+    case HR_PUB_USER_OFFLINE:
+        *reason = "the user has no live connection";
+        *code = "user_offline";
+        return 404;
     case HR_PUB_TOO_LARGE:
         *reason = "message larger than a topic's history may hold (--history-topic-max-bytes)";
         *code = "too_large";

@@ -12,14 +12,15 @@
 
 enum hr_pub_result {
     HR_PUB_OK,
-    HR_PUB_CONFLICT,    /* the requested id is not above every id so far (409) */
-    HR_PUB_NOMEM,       /* 503 */
-    HR_PUB_REFUSED,     /* a recent disk write failed; refused before publishing (507) */
-    HR_PUB_NOT_STORED,  /* delivered live, but its disk write failed (507) */
-    HR_PUB_UNAVAILABLE, /* cluster: Redis down or lost mid-publish (503) */
-    HR_PUB_TOPIC_LIMIT, /* --topic-limit reached and this topic is new (503) */
-    HR_PUB_IDSPACE,     /* the id sequence reached 2^53 - 1 (503; /healthz says so too) */
-    HR_PUB_TOO_LARGE,   /* larger than one topic's history may hold (413) */
+    HR_PUB_CONFLICT,     /* the requested id is not above every id so far (409) */
+    HR_PUB_NOMEM,        /* 503 */
+    HR_PUB_REFUSED,      /* a recent disk write failed; refused before publishing (507) */
+    HR_PUB_NOT_STORED,   /* delivered live, but its disk write failed (507) */
+    HR_PUB_UNAVAILABLE,  /* cluster: Redis down or lost mid-publish (503) */
+    HR_PUB_TOPIC_LIMIT,  /* --topic-limit reached and this topic is new (503) */
+    HR_PUB_IDSPACE,      /* the id sequence reached 2^53 - 1 (503; /healthz says so too) */
+    HR_PUB_TOO_LARGE,    /* larger than one topic's history may hold (413) */
+    HR_PUB_USER_OFFLINE, /* cluster: a signal to a user offline on every node (404) */
 };
 
 typedef struct hr_pubreq_s hr_pubreq_t;

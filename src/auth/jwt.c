@@ -129,15 +129,16 @@ static hr_token_t *claims(jwt_t *jwt, int64_t exp_s, const char **reason)
     json_t *herald = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
     free(text);
     json_t *pub = json_object_get(herald, "publish"), *subs = json_object_get(herald, "subscribe");
-    json_t *admin = json_object_get(herald, "admin");
-    size_t npub = 0, nsub = 0, bytes = sub_len + 1, ptrs = 0;
+    json_t *admin = json_object_get(herald, "admin"), *sig = json_object_get(herald, "signal");
+    size_t npub = 0, nsub = 0, nsig = 0, bytes = sub_len + 1, ptrs = 0;
     hr_token_t *token = NULL;
     *reason = "bad herald claim";
     if (sub_len > HR_JWT_SUB_MAX)
         *reason = "sub too long";
     else if ((!text || json_is_object(herald)) && (!admin || json_is_boolean(admin)) &&
-             pattern_list(pub, &npub, &bytes) == 0 && pattern_list(subs, &nsub, &bytes) == 0) {
-        ptrs = (npub + nsub) * sizeof(char *);
+             pattern_list(pub, &npub, &bytes) == 0 && pattern_list(subs, &nsub, &bytes) == 0 &&
+             pattern_list(sig, &nsig, &bytes) == 0) {
+        ptrs = (npub + nsub + nsig) * sizeof(char *);
         token = malloc(sizeof *token + ptrs + bytes);
         if (!token) *reason = "out of memory";
     }
@@ -147,15 +148,18 @@ static hr_token_t *claims(jwt_t *jwt, int64_t exp_s, const char **reason)
         token->admin = json_is_true(admin);
         token->publish = (const char **)(void *)token->data;
         token->subscribe = token->publish + npub;
+        token->signal = token->subscribe + nsub;
         token->npublish = npub;
         token->nsubscribe = nsub;
-        char *at = token->data + (npub + nsub) * sizeof(char *);
+        token->nsignal = nsig;
+        char *at = token->data + (npub + nsub + nsig) * sizeof(char *);
         memcpy(at, sub ? sub : "", sub_len + 1);
         token->sub = at;
         token->sub_len = sub_len;
         at += sub_len + 1;
         copy_patterns(pub, token->publish, &at);
         copy_patterns(subs, token->subscribe, &at);
+        copy_patterns(sig, token->signal, &at);
     }
     json_decref(herald);
     return token;
@@ -202,8 +206,9 @@ hr_token_t *hr_token_dup(const hr_token_t *token)
     ptrdiff_t delta = (char *)copy - (const char *)token;
     copy->publish = (const char **)(void *)copy->data;
     copy->subscribe = copy->publish + copy->npublish;
+    copy->signal = copy->subscribe + copy->nsubscribe;
     copy->sub += delta;
-    for (size_t i = 0; i < copy->npublish + copy->nsubscribe; i++)
+    for (size_t i = 0; i < copy->npublish + copy->nsubscribe + copy->nsignal; i++)
         copy->publish[i] += delta;
     return copy;
 }
@@ -226,4 +231,9 @@ int hr_token_may_publish(const hr_token_t *token, const char *topic, size_t len)
 int hr_token_may_subscribe(const hr_token_t *token, const char *topic, size_t len)
 {
     return any_match(token->subscribe, token->nsubscribe, token, topic, len);
+}
+
+int hr_token_may_signal(const hr_token_t *token, const char *user, size_t len)
+{
+    return any_match(token->signal, token->nsignal, token, user, len);
 }

@@ -45,6 +45,8 @@ typedef struct hr_token_s {
     size_t npublish;
     const char **subscribe;
     size_t nsubscribe;
+    const char **signal; /* users this token may send WebRTC signals to (docs/PRESENCE.md) */
+    size_t nsignal;
     char data[]; /* the strings above */
 } hr_token_t;
 
@@ -65,5 +67,7 @@ hr_token_t *hr_token_dup(const hr_token_t *token);
 /* Whether the token lets its holder publish to (or subscribe to) `topic`. */
 int hr_token_may_publish(const hr_token_t *token, const char *topic, size_t len);
 int hr_token_may_subscribe(const hr_token_t *token, const char *topic, size_t len);
+/* Whether the token lets its holder signal `user` (patterns matched against the user id). */
+int hr_token_may_signal(const hr_token_t *token, const char *user, size_t len);
 
 #endif

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "bus/bus_int.h"
 #include "bus/uv_redis.h"
 #include "core/error.h"
@@ -18,11 +20,23 @@
 #define BACKOFF_MAX_MS 5000
 
 /* KEYS: id counter, the topic's stream, the hash of each topic's newest id.
- * ARGV: topic, maxlen, channel, time, event, data, retry, binary, wanted id ("0": next), ttl.
+ * ARGV: topic, maxlen, channel, time, event, data, retry, binary, wanted id ("0": next), ttl,
+ * and for a signal the recipient's presence hash and the node leases (presence_redis.c): the
+ * publish is refused (OFFLINE) unless a node with a live lease holds the user.
  * Numbers stay strings: Lua's doubles would print big ids as 1.7e+15 (they compare exactly:
  * ids stay below 2^53, HR_ID_MAX, which the script enforces before the counter moves). */
 static const char publish_lua[] =
     "local id\n"
+    "if ARGV[11] then\n"
+    "  local t = redis.call('TIME')\n"
+    "  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "  local online = false\n"
+    "  for _, node in ipairs(redis.call('HKEYS', ARGV[11])) do\n"
+    "    local lease = redis.call('ZSCORE', ARGV[12], node)\n"
+    "    if lease and tonumber(lease) >= now then online = true break end\n"
+    "  end\n"
+    "  if not online then return redis.error_reply('OFFLINE the user has no live connection') end\n"
+    "end\n"
     "local cur = redis.call('GET', KEYS[1])\n"
     "if ARGV[9] == '0' and cur and tonumber(cur) >= 9007199254740991 then\n"
     "  return redis.error_reply('IDSPACE the id sequence reached 2^53 - 1')\n"
@@ -56,12 +70,13 @@ static const char init_lua[] = "local cur = redis.call('GET', KEYS[1])\n"
                                "  redis.call('SET', KEYS[1], ARGV[1]) end\n"
                                "return redis.call('GET', KEYS[1])\n";
 
-enum op_kind { OP_WANT, OP_UNWANT, OP_PUBLISH };
+enum op_kind { OP_WANT, OP_UNWANT, OP_PUBLISH, OP_COMMAND };
 
 typedef struct bus_op_s {
     hr_list_t link;
     enum op_kind kind;
     hr_bus_pub_t *pub;
+    hr_bus_cmd_t *cmd;
     size_t len;
     char name[];
 } bus_op_t;
@@ -148,6 +163,7 @@ static void queue_topic_op(hr_bus_t *bus, enum op_kind kind, const char *name, s
     }
     op->kind = kind;
     op->pub = NULL;
+    op->cmd = NULL;
     op->len = len;
     memcpy(op->name, name, len);
     op->name[len] = '\0';
@@ -176,6 +192,7 @@ int hr_bus_publish(hr_bus_t *bus, hr_bus_pub_t *pub)
     if (!op) return HR_ENOMEM;
     op->kind = OP_PUBLISH;
     op->pub = pub;
+    op->cmd = NULL;
     if (queue_op(bus, op) != 0) {
         free(op);
         return HR_EUNAVAIL;
@@ -213,6 +230,8 @@ static void on_publish_reply(redisAsyncContext *ctx, void *reply_ptr, void *arg)
         pub->items[call->index].id = id;
     } else if (reply && reply->type == REDIS_REPLY_ERROR && strstr(reply->str, "CONFLICT")) {
         pub->status = HR_BUS_CONFLICT;
+    } else if (reply && reply->type == REDIS_REPLY_ERROR && strstr(reply->str, "OFFLINE")) {
+        pub->status = HR_BUS_OFFLINE;
     } else if (reply && reply->type == REDIS_REPLY_ERROR && strstr(reply->str, "IDSPACE")) {
         hr_error("redis.id_space_exhausted", "topic=%s", pub->items[call->index].topic);
         pub->status = HR_BUS_IDSPACE;
@@ -237,6 +256,14 @@ static void publish_one(hr_bus_t *bus, hr_bus_pub_t *pub, size_t i)
     snprintf(time_s, sizeof time_s, "%lld", (long long)pub->time_ms);
     snprintf(retry, sizeof retry, "%u", pub->retry_ms);
     snprintf(want, sizeof want, "%llu", (unsigned long long)pub->want_id);
+    /* A signal's topic is "~signal:USER": the user's presence hash is "PREFIX:pu:USER". */
+    char user_key[320] = "", lease_key[200] = "";
+    int signal = pub->require_user && item->topic_len > sizeof "~signal:" - 1;
+    if (signal) {
+        snprintf(user_key, sizeof user_key, "%s:pu:%s", bus->prefix,
+                 item->topic + sizeof "~signal:" - 1);
+        snprintf(lease_key, sizeof lease_key, "%s:pn", bus->prefix);
+    }
     const char *argv[] = {"EVALSHA",   bus->publish_sha,
                           "3",         bus->seq_key,
                           stream,      bus->last_key,
@@ -244,14 +271,16 @@ static void publish_one(hr_bus_t *bus, hr_bus_pub_t *pub, size_t i)
                           channel,     time_s,
                           pub->event,  pub->data,
                           retry,       pub->binary ? "1" : "0",
-                          want,        bus->ttl};
-    size_t lens[16];
-    for (int k = 0; k < 16; k++) /* event and data are bytes, not strings */
+                          want,        bus->ttl,
+                          user_key,    lease_key};
+    int argc = signal ? 18 : 16;
+    size_t lens[18];
+    for (int k = 0; k < argc; k++) /* event and data are bytes, not strings */
         lens[k] = k == 10 ? pub->event_len : k == 11 ? pub->data_len : strlen(argv[k]);
     lens[6] = item->topic_len;
     pub_call_t *call = malloc(sizeof *call);
     if (call) *call = (pub_call_t){bus, pub, i};
-    if (!call || redisAsyncCommandArgv(bus->cmd, on_publish_reply, call, 16, argv, lens) != 0) {
+    if (!call || redisAsyncCommandArgv(bus->cmd, on_publish_reply, call, argc, argv, lens) != 0) {
         free(call);
         pub->status = HR_BUS_UNAVAILABLE;
         if (++pub->answered == pub->n) publish_finished(bus, pub);
@@ -269,6 +298,130 @@ static void publish_start(hr_bus_t *bus, hr_bus_pub_t *pub)
     }
     for (size_t i = 0; i < pub->n; i++)
         publish_one(bus, pub, i);
+}
+
+/* ---- any command (bus thread) ---- */
+
+static json_t *reply_json(const redisReply *reply)
+{
+    switch (reply->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+        return json_stringn(reply->str, reply->len);
+    case REDIS_REPLY_INTEGER:
+        return json_integer(reply->integer);
+    case REDIS_REPLY_ARRAY: {
+        json_t *list = json_array();
+        for (size_t i = 0; list && i < reply->elements; i++)
+            json_array_append_new(list, reply_json(reply->element[i]));
+        return list;
+    }
+    default:
+        return json_null();
+    }
+}
+
+static void command_finished(hr_bus_t *bus, hr_bus_cmd_t *cmd)
+{
+    if (cmd->on_reply) cmd->on_reply(cmd);
+    if (!cmd->done) {
+        hr_bus_cmd_free(cmd);
+        return;
+    }
+    if (hr_broker_post(bus->broker, cmd->worker, &cmd->post) != 0)
+        hr_error("redis.oom", "what=command_answer");
+}
+
+static void on_command_reply(redisAsyncContext *ctx, void *reply_ptr, void *arg)
+{
+    hr_bus_cmd_t *cmd = arg;
+    redisReply *reply = reply_ptr;
+    hr_bus_t *bus = ctx->data;
+    cmd->error = !reply || reply->type == REDIS_REPLY_ERROR;
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        hr_warn("redis.command_failed", "cmd=%s reply=\"%.*s\"", cmd->argv[0], (int)reply->len,
+                reply->str);
+    if (!cmd->error) cmd->reply = reply_json(reply);
+    command_finished(bus, cmd);
+}
+
+static void command_start(hr_bus_t *bus, hr_bus_cmd_t *cmd)
+{
+    if (!bus->cmd_ready || redisAsyncCommandArgv(bus->cmd, on_command_reply, cmd, cmd->argc,
+                                                 (const char **)cmd->argv, cmd->lens) != 0) {
+        cmd->error = 1;
+        command_finished(bus, cmd);
+    }
+}
+
+static void post_command(hr_post_t *post)
+{
+    hr_bus_cmd_t *cmd = hr_container_of(post, hr_bus_cmd_t, post);
+    cmd->done(cmd);
+}
+
+hr_bus_cmd_t *hr_bus_cmd_new(int argc, const char *const *argv, const size_t *lens)
+{
+    hr_bus_cmd_t *cmd = calloc(1, sizeof *cmd);
+    if (!cmd) return NULL;
+    cmd->post.run = post_command;
+    cmd->argv = calloc((size_t)argc, sizeof *cmd->argv);
+    cmd->lens = calloc((size_t)argc, sizeof *cmd->lens);
+    if (!cmd->argv || !cmd->lens) {
+        hr_bus_cmd_free(cmd);
+        return NULL;
+    }
+    for (int i = 0; i < argc; i++, cmd->argc++) {
+        size_t len = lens ? lens[i] : strlen(argv[i]);
+        if (!(cmd->argv[i] = malloc(len + 1))) {
+            hr_bus_cmd_free(cmd);
+            return NULL;
+        }
+        memcpy(cmd->argv[i], argv[i], len);
+        cmd->argv[i][len] = '\0';
+        cmd->lens[i] = len;
+    }
+    return cmd;
+}
+
+void hr_bus_cmd_free(hr_bus_cmd_t *cmd)
+{
+    if (!cmd) return;
+    for (int i = 0; i < cmd->argc; i++)
+        free(cmd->argv[i]);
+    free(cmd->argv);
+    free(cmd->lens);
+    json_decref(cmd->reply);
+    free(cmd);
+}
+
+int hr_bus_command(hr_bus_t *bus, hr_bus_cmd_t *cmd)
+{
+    if (!hr_bus_up(bus)) return HR_EUNAVAIL;
+    bus_op_t *op = malloc(sizeof *op);
+    if (!op) return HR_ENOMEM;
+    op->kind = OP_COMMAND;
+    op->pub = NULL;
+    op->cmd = cmd;
+    if (queue_op(bus, op) != 0) {
+        free(op);
+        return HR_EUNAVAIL;
+    }
+    return 0;
+}
+
+void hr_bus_on_ready(hr_bus_t *bus, void (*fn)(void *arg), void *arg)
+{
+    bus->on_ready = fn;
+    bus->on_ready_arg = arg;
+}
+
+int hr_bus_add_script(hr_bus_t *bus, const char *lua, char sha[41])
+{
+    if (bus->nscripts == sizeof bus->scripts / sizeof bus->scripts[0]) return -1;
+    bus->scripts[bus->nscripts++] = lua;
+    sha1_hex(lua, sha);
+    return 0;
 }
 
 /* ---- connections ---- */
@@ -334,6 +487,7 @@ static void maybe_ready(hr_bus_t *bus)
     else
         hr_info("redis.up", "addr=%s:%d node=%s", bus->url.host, bus->url.port, bus->barrier);
     hr_bus_topics_connected(bus);
+    if (bus->on_ready) bus->on_ready(bus->on_ready_arg);
 }
 
 static void on_disconnect(const redisAsyncContext *ctx, int status)
@@ -407,6 +561,9 @@ static void setup_cmd(hr_bus_t *bus)
         redisAsyncCommand(bus->cmd, on_setup_reply, "select", "SELECT %d", bus->url.db);
     redisAsyncCommand(bus->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", publish_lua);
     redisAsyncCommand(bus->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", init_lua);
+    for (size_t i = 0; i < bus->nscripts; i++)
+        redisAsyncCommand(bus->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s",
+                          bus->scripts[i]);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t now_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
@@ -512,6 +669,8 @@ static void drain_queue(uv_async_t *handle)
         hr_list_remove(&op->link);
         if (op->kind == OP_PUBLISH)
             publish_start(bus, op->pub);
+        else if (op->kind == OP_COMMAND)
+            command_start(bus, op->cmd);
         else
             hr_bus_topic_want(bus, op->name, op->len, op->kind == OP_WANT);
         free(op);

@@ -40,6 +40,7 @@ enum hr_bus_status {
     HR_BUS_CONFLICT,    /* the requested id is not above every id so far */
     HR_BUS_UNAVAILABLE, /* Redis is down, or the connection went before the answer */
     HR_BUS_IDSPACE,     /* the shared counter reached 2^53 - 1 */
+    HR_BUS_OFFLINE,     /* a signal to a user with no live connection on any node */
 };
 
 typedef struct hr_bus_item_s {
@@ -62,6 +63,7 @@ typedef struct hr_bus_pub_s {
     uint32_t retry_ms;
     int binary;
     uint64_t want_id; /* 0 = next id */
+    int require_user; /* a signal: refused (HR_BUS_OFFLINE) unless its user is online */
     int64_t time_ms;
     enum hr_bus_status status;
     size_t answered; /* bus thread: replies so far */
@@ -82,6 +84,33 @@ int hr_bus_up(const hr_bus_t *bus);
 int hr_bus_failing(const hr_bus_t *bus);
 /* From a worker: queues the publish, or returns HR_EUNAVAIL at once when Redis is down. */
 int hr_bus_publish(hr_bus_t *bus, hr_bus_pub_t *pub);
+
+/* Any Redis command (presence uses its own scripts): argv copied at creation. With `done`,
+ * the reply (as JSON: strings, integers, arrays, null; NULL after an error, with `error` set)
+ * comes back on `worker` and the caller frees; without, the bus frees it after the reply. */
+typedef struct hr_bus_cmd_s hr_bus_cmd_t;
+struct hr_bus_cmd_s {
+    hr_post_t post;
+    unsigned worker;
+    void (*done)(hr_bus_cmd_t *cmd);     /* NULL: fire and forget */
+    void (*on_reply)(hr_bus_cmd_t *cmd); /* optional: runs on the bus thread first */
+    void *user;
+    struct json_t *reply;
+    int error; /* Redis answered an error, or was down */
+    int argc;
+    char **argv;
+    size_t *lens;
+};
+
+hr_bus_cmd_t *hr_bus_cmd_new(int argc, const char *const *argv, const size_t *lens);
+void hr_bus_cmd_free(hr_bus_cmd_t *cmd);
+/* Queues the command; HR_EUNAVAIL when Redis is down (nothing queued: the caller frees). */
+int hr_bus_command(hr_bus_t *bus, hr_bus_cmd_t *cmd);
+/* Before hr_bus_start: `fn` runs on the bus thread each time Redis is (again) ready, after
+ * the topics were resubscribed (presence sends its whole state then). */
+void hr_bus_on_ready(hr_bus_t *bus, void (*fn)(void *arg), void *arg);
+/* Before hr_bus_start: a script loaded on every (re)connect; its SHA1 (hex) into sha. */
+int hr_bus_add_script(hr_bus_t *bus, const char *lua, char sha[41]);
 
 typedef struct hr_bus_stats_s {
     int up;

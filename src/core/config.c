@@ -150,6 +150,22 @@ static const option_row_t options[] = {
     {"admin-key", OPT_PATH, "",
      "key for /v1/stats and kicks (Authorization: Bearer KEY), or env:NAME; empty = none",
      FIELD(admin_key), 0, sizeof(((hr_config_t *)0)->admin_key)},
+    {"presence-anonymous", OPT_UINT, "0",
+     "1: a connection without a token may name its user with ?user= (development only)",
+     FIELD(presence_anonymous), 0, 1},
+    {"presence-grace", OPT_MS, "5000",
+     "a user whose last connection drops and returns within this makes no leave/join, ms",
+     FIELD(presence_grace_ms), 0, 3600000},
+    {"last-seen-interval", OPT_MS, "30000",
+     "an online user's last-seen is stored at most this often (and on leaving), ms",
+     FIELD(last_seen_interval_ms), 1000, 86400000},
+    {"presence-lease", OPT_MS, "15000",
+     "cluster: a node that stops renewing its lease this long has its users shown offline, ms",
+     FIELD(presence_lease_ms), 4000, 3600000},
+    {"signal-rate", OPT_UINT, "20", "WebRTC signals a second per sending user (burst 2x; 429)",
+     FIELD(signal_rate), 1, 100000},
+    {"signal-max", OPT_SIZE, "65536", "a WebRTC signal's payload limit, bytes (413 above)",
+     FIELD(signal_max_bytes), 64, 1 << 20},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])

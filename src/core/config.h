@@ -64,6 +64,13 @@ typedef struct hr_config_s {
     char public_topics[HR_MAX_PUBLIC][257]; /* patterns subscribable without a token */
     size_t npublic_topics;
     char admin_key[1024]; /* a key, or env:NAME; "" = none */
+    /* Presence and signaling (docs/PRESENCE.md). */
+    unsigned presence_anonymous;   /* ?user= names a connection without a token (dev only) */
+    int64_t presence_grace_ms;     /* a user's last connection may come back this long */
+    int64_t last_seen_interval_ms; /* an online user's last-seen is written at most this often */
+    int64_t presence_lease_ms;     /* cluster: a node silent this long has its users offline */
+    unsigned signal_rate;          /* signals a second per sender (token bucket) */
+    size_t signal_max_bytes;       /* a signal's payload */
 } hr_config_t;
 
 /* Returns 0 to run, 1 when --help/--version was printed, -1 on a bad option (message printed). */

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/ratelimit.h"
 #include "core/server.h"
+#include "presence/presence_sinks.h"
 
 static void on_signal(uv_signal_t *handle, int signum)
 {
@@ -83,8 +84,8 @@ static int load_store(hr_server_t *server)
     return 0;
 }
 
-/* Cluster mode (--redis): the bus thread starts connecting now; until Redis answers,
- * publishes get 503 and /healthz says degraded. */
+/* Cluster mode (--redis): the bus, configured; its thread starts (and connects) in start_bus.
+ * Until Redis answers, publishes get 503 and /healthz says degraded. */
 static int open_bus(hr_server_t *server)
 {
     const hr_config_t *config = server->config;
@@ -98,13 +99,15 @@ static int open_bus(hr_server_t *server)
         hr_error("redis.config_failed", "url=\"%s\" reason=\"%s\"", config->redis_url, err);
         return -1;
     }
-    if (hr_bus_start(server->bus) != 0) {
-        hr_error("redis.start_failed", "reason=\"thread\"");
-        hr_bus_free(server->bus);
-        server->bus = NULL;
-        return -1;
-    }
     return 0;
+}
+
+/* After presence registered its scripts and its hook with the bus. */
+static int start_bus(hr_server_t *server)
+{
+    if (!server->bus || hr_bus_start(server->bus) == 0) return 0;
+    hr_error("redis.start_failed", "reason=\"thread\"");
+    return -1;
 }
 
 /* The first thing: a second herald on a taken port must not touch the store or Redis. */
@@ -156,6 +159,30 @@ static int open_limits(hr_server_t *server)
     return 0;
 oom:
     hr_error("server.start_failed", "reason=\"out of memory\"");
+    return -1;
+}
+
+/* Presence: in one process its joins and leaves go through this broker and its last-seen to
+ * the store; in cluster mode Redis keeps both (presence_redis.c). */
+static int open_presence(hr_server_t *server)
+{
+    const hr_config_t *config = server->config;
+    server->signal_limit =
+        hr_ratelimit_new((double)config->signal_rate, 2.0 * (double)config->signal_rate);
+    if (!server->signal_limit) goto oom;
+    if (server->bus) {
+        server->presence_redis = hr_presence_redis_new(server->bus, config, &server->presence);
+        if (!server->presence_redis) goto oom;
+        return 0;
+    }
+    server->presence_local = calloc(1, sizeof *server->presence_local);
+    if (!server->presence_local) goto oom;
+    *server->presence_local = (hr_presence_local_t){server->broker, server->store};
+    server->presence = hr_presence_local_new(server->presence_local, config);
+    if (!server->presence) goto oom;
+    return 0;
+oom:
+    hr_error("server.start_failed", "reason=\"out of memory\" what=presence");
     return -1;
 }
 
@@ -221,16 +248,23 @@ int hr_server_run(const hr_config_t *config)
         hr_error("server.start_failed", "reason=\"out of memory\"");
         goto close;
     }
-    if (load_store(&server) != 0 || open_limits(&server) != 0 || open_bus(&server) != 0) goto close;
+    if (load_store(&server) != 0 || open_limits(&server) != 0 || open_bus(&server) != 0 ||
+        open_presence(&server) != 0 || start_bus(&server) != 0)
+        goto close;
     rc = serve(&server);
-    hr_bus_free(server.bus); /* after the workers: they hand it publishes */
+    hr_presence_redis_stop(server.presence_redis); /* this node's users go offline now */
+    hr_bus_free(server.bus);                       /* after the workers: they hand it publishes */
 close:
     server.store->ops->close(server.store); /* writes what is queued; holds message refs */
     for (unsigned w = 0; server.workers && w < server.nworkers; w++)
         if (server.workers[w].id == w && server.workers[w].server)
             hr_worker_free(&server.workers[w]);
+    hr_presence_free(server.presence);
+    hr_presence_redis_free(server.presence_redis);
+    free(server.presence_local);
     hr_broker_free(server.broker);
     hr_ratelimit_free(server.publish_limit);
+    hr_ratelimit_free(server.signal_limit);
     hr_ipcount_free(server.conns_by_ip);
     free(server.workers);
 release:

@@ -12,13 +12,17 @@
 struct hr_server_s {
     const hr_config_t *config;
     hr_broker_t *broker;
-    hr_store_t *store;                    /* memory or SQLite; the broker appends to it */
-    struct hr_bus_s *bus;                 /* cluster mode (--redis), else NULL */
-    struct hr_ratelimit_s *publish_limit; /* --publish-rate per client IP, else NULL */
-    struct hr_ipcount_s *conns_by_ip;     /* --max-conns-per-ip, else NULL */
-    struct hr_auth_s *auth;               /* tokens and the access policy (src/auth) */
-    atomic_size_t conns_total;            /* open connections, every worker */
-    hr_worker_t *workers;                 /* config->workers of them */
+    hr_store_t *store;                          /* memory or SQLite; the broker appends to it */
+    struct hr_bus_s *bus;                       /* cluster mode (--redis), else NULL */
+    struct hr_ratelimit_s *publish_limit;       /* --publish-rate per client IP, else NULL */
+    struct hr_ipcount_s *conns_by_ip;           /* --max-conns-per-ip, else NULL */
+    struct hr_auth_s *auth;                     /* tokens and the access policy (src/auth) */
+    struct hr_presence_s *presence;             /* who is online (src/presence) */
+    struct hr_presence_local_s *presence_local; /* its one-process sink, else NULL */
+    struct hr_presence_redis_s *presence_redis; /* its cluster sink, else NULL */
+    struct hr_ratelimit_s *signal_limit;        /* --signal-rate per sending user */
+    atomic_size_t conns_total;                  /* open connections, every worker */
+    hr_worker_t *workers;                       /* config->workers of them */
     unsigned nworkers;
     int port;                /* bound port */
     hr_listen_claim_t claim; /* this process's hold on the address */

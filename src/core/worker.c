@@ -11,6 +11,7 @@
 #include "core/ratelimit.h"
 #include "core/server.h"
 #include "core/worker.h"
+#include "presence/presence_sinks.h"
 
 /* Implemented by the HTTP/1 protocol module; the worker only needs to hand it connections. */
 extern const hr_conn_proto_t hr_h1_proto;
@@ -93,6 +94,11 @@ static void on_housekeeping(uv_timer_t *timer)
     hr_worker_t *worker = timer->data;
     hr_conn_sweep(worker);
     if (worker->id == 0) hr_broker_sweep(worker->broker);
+    if (worker->id == 0 && worker->server->presence) hr_presence_sweep(worker->server->presence);
+    if (worker->id == 0 && worker->server->presence_redis)
+        hr_presence_redis_tick(worker->server->presence_redis);
+    if (worker->id == 0 && worker->server->signal_limit)
+        hr_ratelimit_sweep(worker->server->signal_limit, (int64_t)uv_now(&worker->loop));
     if (worker->id == 0 && worker->server->publish_limit)
         hr_ratelimit_sweep(worker->server->publish_limit, (int64_t)uv_now(&worker->loop));
 }

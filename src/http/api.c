@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "http/api.h"
+#include "presence/presence.h"
 
 typedef void (*handler_fn)(hr_exchange_t *ex);
 
@@ -24,6 +25,10 @@ static const handler_fn handlers[] = {
     [HR_ROUTE_TOPIC_POLL] = hr_handle_poll,
     [HR_ROUTE_POLL] = hr_handle_poll,
     [HR_ROUTE_ASSET] = hr_handle_asset,
+    [HR_ROUTE_USER_PRESENCE] = hr_handle_user_presence,
+    [HR_ROUTE_USER_SIGNAL] = hr_handle_signal,
+    [HR_ROUTE_PRESENCE_QUERY] = hr_handle_presence_query,
+    [HR_ROUTE_TOPIC_PRESENCE] = hr_handle_topic_presence,
 };
 /* clang-format on */
 
@@ -115,6 +120,12 @@ int hr_api_topics(hr_exchange_t *ex, const char **names, size_t *lens, size_t ma
     }
     if (hr_api_user_topic(ex, names, lens, *n) != 0) return -1;
     for (size_t i = 0; i < *n; i++) {
+        if (hr_presence_reserved(names[i], lens[i])) {
+            hr_respond_error(ex, 400,
+                             "~presence: and ~signal: topics are herald's own (presence=1 and "
+                             "signals reach them)");
+            return -1;
+        }
         if (!hr_topic_name_valid(names[i], lens[i])) {
             hr_respond_error(ex, 400,
                              "bad topic name: 1-128 bytes of A-Z a-z 0-9 - _ . : @ ~, not "

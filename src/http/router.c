@@ -19,6 +19,8 @@ static const route_t routes[] = {
     {"/herald.js", HR_GET | HR_HEAD, HR_ROUTE_ASSET, "GET, HEAD"},
     {"/herald.d.ts", HR_GET | HR_HEAD, HR_ROUTE_ASSET, "GET, HEAD"},
     {"/demo", HR_GET | HR_HEAD, HR_ROUTE_ASSET, "GET, HEAD"},
+    {"/demo/call", HR_GET | HR_HEAD, HR_ROUTE_ASSET, "GET, HEAD"},
+    {"/v1/presence/query", HR_POST, HR_ROUTE_PRESENCE_QUERY, "POST, OPTIONS"},
     {"/v1/topics/{topic}", HR_POST, HR_ROUTE_PUBLISH, "POST, OPTIONS"},
     {"/v1/topics/{topic}/events", HR_GET, HR_ROUTE_TOPIC_EVENTS, "GET, OPTIONS"},
     {"/v1/topics/{topic}/messages", HR_GET | HR_HEAD, HR_ROUTE_TOPIC_MESSAGES,
@@ -26,6 +28,10 @@ static const route_t routes[] = {
     {"/v1/topics/{topic}/poll", HR_GET, HR_ROUTE_TOPIC_POLL, "GET, OPTIONS"},
     {"/v1/topics/{topic}/subscribers", HR_DELETE, HR_ROUTE_TOPIC_SUBSCRIBERS, "DELETE, OPTIONS"},
     {"/v1/users/{topic}/messages", HR_POST, HR_ROUTE_USER_MESSAGES, "POST, OPTIONS"},
+    {"/v1/users/{topic}/presence", HR_GET | HR_HEAD, HR_ROUTE_USER_PRESENCE, "GET, HEAD, OPTIONS"},
+    {"/v1/users/{topic}/signal", HR_POST, HR_ROUTE_USER_SIGNAL, "POST, OPTIONS"},
+    {"/v1/topics/{topic}/presence", HR_GET | HR_HEAD, HR_ROUTE_TOPIC_PRESENCE,
+     "GET, HEAD, OPTIONS"},
 };
 
 /* Matches `path` against `pattern`; a "{topic}" segment takes one non-empty path segment. */

@@ -21,6 +21,10 @@ enum hr_route_id {
     HR_ROUTE_POLL,              /* GET /v1/poll?topic=a&topic=b */
     HR_ROUTE_ASSET,             /* GET /herald.js, /herald.d.ts, /demo */
     HR_ROUTE_USER_MESSAGES,     /* POST /v1/users/{id}/messages (the {topic} capture is the id) */
+    HR_ROUTE_USER_PRESENCE,     /* GET /v1/users/{id}/presence */
+    HR_ROUTE_USER_SIGNAL,       /* POST /v1/users/{id}/signal */
+    HR_ROUTE_PRESENCE_QUERY,    /* POST /v1/presence/query */
+    HR_ROUTE_TOPIC_PRESENCE,    /* GET /v1/topics/{topic}/presence */
 };
 
 typedef struct hr_route_match_s {

@@ -5,10 +5,11 @@
  * limits and records the topic's floor (the highest id trimmed), so a resume from an older id
  * is told of the gap after a restart too.
  *
- * Schema (PRAGMA user_version 1):
+ * Schema (PRAGMA user_version 2):
  *   messages(id INTEGER PRIMARY KEY, topic TEXT, time_ms, event TEXT, data BLOB, retry_ms, binary)
  *   messages_topic ON messages(topic, id)
- *   topics(name TEXT PRIMARY KEY, floor_id INTEGER) */
+ *   topics(name TEXT PRIMARY KEY, floor_id INTEGER)
+ *   last_seen(user TEXT PRIMARY KEY, seen_ms INTEGER)   presence (src/presence), version 2 */
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -22,9 +23,15 @@
 #include "core/log.h"
 #include "store/store.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define TRIM_EVERY_MS  1000
-#define REFUSE_MS      1000 /* after a failed write, refuse publishes this long */
+#define REFUSE_MS      1000   /* after a failed write, refuse publishes this long */
+#define SEEN_QUEUE_MAX 100000 /* last-seen times waiting for the writer; more are dropped */
+
+typedef struct seen_item_s {
+    char *user;
+    int64_t unix_ms;
+} seen_item_t;
 
 typedef struct sqlite_store_s {
     hr_store_t base;
@@ -39,6 +46,9 @@ typedef struct sqlite_store_s {
     int stopping;
     char **touched; /* topic names written since the last trim; writer thread only */
     size_t ntouched, touched_cap;
+    seen_item_t *seen; /* last-seen times queued; under lock */
+    size_t nseen, seen_cap;
+    uint64_t seen_dropped;
 } sqlite_store_t;
 
 static int64_t mono_ms(void)
@@ -71,6 +81,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
     " binary INTEGER NOT NULL);"
     "CREATE INDEX messages_topic ON messages (topic, id);"
     "CREATE TABLE topics (name TEXT PRIMARY KEY, floor_id INTEGER NOT NULL DEFAULT 0);",
+    /* 1 -> 2 */
+    "CREATE TABLE last_seen (user TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 /* Brings the schema to SCHEMA_VERSION, one transaction per step. */
@@ -454,6 +466,71 @@ static void wait_until(sqlite_store_t *store, int64_t deadline_mono_ms)
     pthread_cond_timedwait(&store->wake, &store->lock, &ts);
 }
 
+/* One transaction for a batch of last-seen times; a failure loses only those (logged). */
+static void write_seen(sqlite_store_t *store, seen_item_t *seen, size_t n)
+{
+    sqlite3_stmt *put = NULL;
+    int ok = exec(store, "BEGIN IMMEDIATE", NULL, 0) == 0 &&
+             sqlite3_prepare_v2(store->db,
+                                "INSERT INTO last_seen (user, seen_ms) VALUES (?, ?) ON CONFLICT"
+                                " (user) DO UPDATE SET seen_ms = max(seen_ms, excluded.seen_ms)",
+                                -1, &put, NULL) == SQLITE_OK;
+    for (size_t i = 0; ok && i < n; i++) {
+        sqlite3_bind_text(put, 1, seen[i].user, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(put, 2, seen[i].unix_ms);
+        ok = sqlite3_step(put) == SQLITE_DONE;
+        sqlite3_reset(put);
+    }
+    sqlite3_finalize(put);
+    if (ok) ok = exec(store, "COMMIT", NULL, 0) == 0;
+    if (!ok) {
+        hr_warn("store.last_seen_failed", "users=%zu err=\"%s\"", n, sqlite3_errmsg(store->db));
+        exec(store, "ROLLBACK", NULL, 0);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(seen[i].user);
+    free(seen);
+}
+
+static void sqlite_seen_put(hr_store_t *base, const char *user, size_t len, int64_t unix_ms)
+{
+    sqlite_store_t *store = (sqlite_store_t *)base;
+    char *copy = strndup(user, len);
+    pthread_mutex_lock(&store->lock);
+    if (copy && store->nseen == store->seen_cap && store->nseen < SEEN_QUEUE_MAX) {
+        size_t cap = store->seen_cap ? store->seen_cap * 2 : 256;
+        seen_item_t *seen = realloc(store->seen, cap * sizeof *seen);
+        if (seen) {
+            store->seen = seen;
+            store->seen_cap = cap;
+        }
+    }
+    if (copy && store->nseen < store->seen_cap) {
+        store->seen[store->nseen++] = (seen_item_t){copy, unix_ms};
+        copy = NULL;
+        if (store->nseen == 1 && !store->count) pthread_cond_signal(&store->wake);
+    } else if (store->seen_dropped++ % 10000 == 0) {
+        hr_warn("store.last_seen_dropped", "queued=%zu", store->nseen);
+    }
+    pthread_mutex_unlock(&store->lock);
+    free(copy);
+}
+
+static int sqlite_seen_get(hr_store_t *base, const char *user, size_t len, int64_t *unix_ms)
+{
+    sqlite_store_t *store = (sqlite_store_t *)base;
+    sqlite3_stmt *get;
+    *unix_ms = 0;
+    if (sqlite3_prepare_v2(store->db, "SELECT seen_ms FROM last_seen WHERE user = ?", -1, &get,
+                           NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(get, 1, user, (int)len, SQLITE_STATIC);
+    int rc = sqlite3_step(get);
+    if (rc == SQLITE_ROW) *unix_ms = sqlite3_column_int64(get, 0);
+    sqlite3_finalize(get);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* The writer: sleep until something is queued (or it is time to trim); in batch mode gather
  * for up to batch_ms; write it all in one transaction; repeat. On stop, write what is left. */
 static void *writer_main(void *arg)
@@ -462,7 +539,7 @@ static void *writer_main(void *arg)
     int64_t next_trim = mono_ms() + TRIM_EVERY_MS;
     pthread_mutex_lock(&store->lock);
     for (;;) {
-        if (!store->count && !store->stopping) wait_until(store, next_trim);
+        if (!store->count && !store->nseen && !store->stopping) wait_until(store, next_trim);
         if (store->count && !store->stopping && store->base.durability == HR_DURABLE_BATCH) {
             int64_t deadline = mono_ms() + store->config.batch_ms;
             while (!store->stopping && mono_ms() < deadline)
@@ -472,16 +549,21 @@ static void *writer_main(void *arg)
         size_t n = store->count;
         store->queue = NULL;
         store->count = store->capacity = 0;
+        seen_item_t *seen = store->seen;
+        size_t nseen = store->nseen;
+        store->seen = NULL;
+        store->nseen = store->seen_cap = 0;
         int stopping = store->stopping;
         pthread_mutex_unlock(&store->lock);
         if (n) write_batch(store, batch, n);
         free(batch);
+        if (nseen) write_seen(store, seen, nseen);
         if (mono_ms() >= next_trim || stopping) {
             trim(store);
             next_trim = mono_ms() + TRIM_EVERY_MS;
         }
         pthread_mutex_lock(&store->lock);
-        if (store->stopping && !store->count) break;
+        if (store->stopping && !store->count && !store->nseen) break;
     }
     pthread_mutex_unlock(&store->lock);
     return NULL;
@@ -500,6 +582,9 @@ static void sqlite_close(hr_store_t *base)
     for (size_t i = 0; i < store->count; i++)
         hr_msg_unref(store->queue[i]);
     free(store->queue);
+    for (size_t i = 0; i < store->nseen; i++)
+        free(store->seen[i].user);
+    free(store->seen);
     for (size_t i = 0; i < store->ntouched; i++)
         free(store->touched[i]);
     free(store->touched);
@@ -518,8 +603,9 @@ static int sqlite_start(hr_store_t *base)
     return pthread_create(&store->thread, NULL, writer_main, store) == 0 ? 0 : -1;
 }
 
-static const hr_store_ops_t sqlite_ops = {"sqlite",     sqlite_load,   sqlite_read_since,
-                                          sqlite_start, sqlite_append, sqlite_close};
+static const hr_store_ops_t sqlite_ops = {"sqlite",        sqlite_load,    sqlite_read_since,
+                                          sqlite_start,    sqlite_append,  sqlite_close,
+                                          sqlite_seen_put, sqlite_seen_get};
 
 hr_store_t *hr_store_sqlite_open(const hr_store_config_t *config, char *err, size_t err_size)
 {

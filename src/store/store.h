@@ -45,6 +45,11 @@ typedef struct hr_store_ops_s {
     void (*append)(hr_store_t *store, hr_msg_t *msg);
     /* Writes what is queued, stops the store's thread, frees everything. */
     void (*close)(hr_store_t *store);
+    /* Presence's last-seen times (NULL in a store that keeps none): put queues (the store's
+     * thread writes batches; the newest time wins), get reads one (0 and *unix_ms = 0 when the
+     * user was never seen; -1 on error). Any thread. */
+    void (*seen_put)(hr_store_t *store, const char *user, size_t len, int64_t unix_ms);
+    int (*seen_get)(hr_store_t *store, const char *user, size_t len, int64_t *unix_ms);
 } hr_store_ops_t;
 
 #define HR_STORE_FAILED_RANGES 16

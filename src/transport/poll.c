@@ -9,6 +9,8 @@
 
 #include "api/handlers.h"
 #include "api/msg_json.h"
+#include "api/presence.h"
+#include "core/server.h"
 #include "core/id.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -18,16 +20,17 @@
 #define MAX_LIMIT     1000
 
 typedef struct poll_s {
-    hr_sub_t sub;             /* broker membership while parked */
-    hr_worker_t *worker;      /* owner thread */
-    hr_pending_t *pending;    /* the parked response */
-    hr_timeq_entry_t timeout; /* in worker->timeouts */
-    hr_task_t ready;          /* in worker->after_drain once a message or a kick came */
-    hr_msg_t **msgs;          /* live messages gathered, one reference each, ascending id */
-    size_t count, limit;      /* gathered, and the most one answer carries */
-    int more;                 /* messages came beyond `limit`: the client should poll again */
-    int close_after;          /* kicked: answer with Connection: close */
-    uint64_t cursor;          /* resume point to answer when no message came */
+    hr_sub_t sub;                /* broker membership while parked */
+    hr_worker_t *worker;         /* owner thread */
+    hr_pending_t *pending;       /* the parked response */
+    hr_timeq_entry_t timeout;    /* in worker->timeouts */
+    hr_task_t ready;             /* in worker->after_drain once a message or a kick came */
+    hr_msg_t **msgs;             /* live messages gathered, one reference each, ascending id */
+    size_t count, limit;         /* gathered, and the most one answer carries */
+    int more;                    /* messages came beyond `limit`: the client should poll again */
+    int close_after;             /* kicked: answer with Connection: close */
+    uint64_t cursor;             /* resume point to answer when no message came */
+    hr_presence_conn_t presence; /* the user counts as connected while the poll is parked */
 } poll_t;
 
 extern const hr_transport_t hr_poll_transport;
@@ -51,6 +54,8 @@ static char *batch_text(hr_msg_t *const *msgs, size_t count, int more, const hr_
 
 static void poll_free(poll_t *poll)
 {
+    if (poll->worker->server->presence)
+        hr_presence_disconnect(poll->worker->server->presence, &poll->presence);
     hr_broker_unsubscribe(poll->worker->broker, &poll->sub);
     hr_worker_remove_sub(poll->worker, &poll->sub);
     hr_timeq_remove(&poll->timeout);
@@ -216,16 +221,19 @@ static void park(hr_exchange_t *ex, poll_t *poll, const poll_args_t *args, uint6
 void hr_handle_poll(hr_exchange_t *ex)
 {
     size_t max = ex->worker->config->max_topics_per_sub, n = 0;
-    const char **names = malloc(max * sizeof *names);
-    size_t *lens = malloc(max * sizeof *lens);
+    const char **names = malloc((2 * max + 1) * sizeof *names);
+    size_t *lens = malloc((2 * max + 1) * sizeof *lens);
     poll_args_t args;
     poll_t *poll = NULL;
     hr_replay_t replay = {0};
+    hr_api_presence_t ap = {0};
     if (!names || !lens) {
         hr_respond_error(ex, 503, "out of memory");
         goto done;
     }
-    if (hr_api_topics(ex, names, lens, max, &n) != 0 || read_args(ex, &args) != 0) goto done;
+    if (hr_api_topics(ex, names, lens, max, &n) != 0 || read_args(ex, &args) != 0 ||
+        hr_api_presence_prepare(ex, names, lens, &n, &ap) != 0)
+        goto done;
     poll = poll_new(ex, (size_t)args.limit);
     int rc = poll ? hr_broker_subscribe(ex->worker->broker, &poll->sub, names, lens, n,
                                         args.resuming ? &args.since : NULL, &replay)
@@ -239,6 +247,9 @@ void hr_handle_poll(hr_exchange_t *ex)
         goto done;
     }
     int missed = args.resuming && args.since != 0 && replay.ngaps > 0;
+    /* A poll is a visit: even one answered at once counts (the grace keeps the user online
+     * between polls). */
+    hr_api_presence_register(ex, &ap, &poll->presence, HR_VIA_POLL, names, lens);
     if (replay.count > 0 || missed || args.timeout_s == 0) {
         answer_now(ex, &args, &replay);
         goto done;
@@ -250,6 +261,7 @@ void hr_handle_poll(hr_exchange_t *ex)
 done:
     if (poll) poll_free(poll);
     hr_replay_free(&replay);
+    hr_api_presence_done(&ap);
     free(names);
     free(lens);
 }

@@ -8,6 +8,8 @@
 
 #include "api/handlers.h"
 #include "api/msg_json.h"
+#include "api/presence.h"
+#include "core/server.h"
 #include "core/error.h"
 #include "core/id.h"
 #include "core/base64.h"
@@ -24,6 +26,7 @@ typedef struct sse_sub_s {
     int ended;                      /* end requested */
     enum hr_encoding_kind encoding; /* HR_ENC_SSE, or HR_ENC_SSE_JSON for ?format=json */
     int64_t exp_s;                  /* the token's expiry (unix s); 0 = none (docs/AUTH.md) */
+    hr_presence_conn_t presence;    /* the user's presence while the stream is open */
 } sse_sub_t;
 
 extern const hr_transport_t hr_sse_transport;
@@ -128,6 +131,8 @@ const hr_transport_t hr_sse_transport = {"sse", sse_deliver, sse_kick, sse_heart
 static void sse_on_close(hr_stream_t *stream)
 {
     sse_sub_t *sse = stream->user;
+    if (sse->worker->server->presence)
+        hr_presence_disconnect(sse->worker->server->presence, &sse->presence);
     hr_broker_unsubscribe(sse->worker->broker, &sse->sub);
     hr_worker_remove_sub(sse->worker, &sse->sub);
     free(sse);
@@ -192,17 +197,21 @@ void hr_handle_sse(hr_exchange_t *ex)
 {
     const hr_config_t *config = ex->worker->config;
     size_t max = config->max_topics_per_sub;
-    const char **names = malloc(max * sizeof *names);
-    size_t *lens = malloc(max * sizeof *lens);
+    /* Room for what presence adds: a presence stream per topic and the user's signals. */
+    const char **names = malloc((2 * max + 1) * sizeof *names);
+    size_t *lens = malloc((2 * max + 1) * sizeof *lens);
     sse_sub_t *sse = calloc(1, sizeof *sse);
     hr_replay_t replay = {0};
+    hr_api_presence_t ap = {0};
     size_t n = 0;
     uint64_t since = 0;
     if (!names || !lens || !sse) {
         hr_respond_error(ex, 503, "out of memory");
         goto fail;
     }
-    if (hr_api_topics(ex, names, lens, max, &n) != 0) goto fail;
+    if (hr_api_topics(ex, names, lens, max, &n) != 0 ||
+        hr_api_presence_prepare(ex, names, lens, &n, &ap) != 0)
+        goto fail;
     int resuming = resume_point(ex, &since);
     if (resuming < 0) goto fail;
     const hr_qparam_t *format = hr_query_get(ex->params, ex->nparams, "format");
@@ -236,6 +245,7 @@ void hr_handle_sse(hr_exchange_t *ex)
     sse->stream->on_close = sse_on_close;
     hr_worker_add_sub(ex->worker, &sse->sub);
     hr_conn_set_kind(ex->conn, HR_CONN_SSE);
+    hr_api_presence_register(ex, &ap, &sse->presence, HR_VIA_SSE, names, lens);
     sse->last_write_ms = uv_now(&ex->worker->loop);
     if (write_preamble(sse, &replay, since) == 0) {
         ex->worker->corked = 1; /* the replay goes out in as few writev calls as it can */
@@ -245,11 +255,13 @@ void hr_handle_sse(hr_exchange_t *ex)
     hr_debug("sse.open", "conn=%llu topics=%zu resume=%d replayed=%zu gaps=%zu",
              (unsigned long long)ex->conn->id, n, resuming, replay.count, replay.ngaps);
     hr_replay_free(&replay);
+    hr_api_presence_done(&ap);
     free(names);
     free(lens);
     return;
 fail:
     hr_replay_free(&replay);
+    hr_api_presence_done(&ap);
     free(sse);
     free(names);
     free(lens);

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/utf8.h"
+#include "api/presence.h"
 #include "transport/ws.h"
 #include "transport/ws_deflate.h"
 #include "transport/ws_frame.h"
@@ -466,7 +467,7 @@ static int check_upgrade(hr_exchange_t *ex, const char **key, size_t *key_len)
 static void on_auth_timeout(hr_timeq_entry_t *entry)
 {
     hr_ws_t *ws = hr_container_of(entry, hr_ws_t, auth_timeout);
-    if (ws->token || ws->admin_key || ws->nsubs || ws->close_sent) return;
+    if (ws->token || ws->admin_key || ws->nsubs > ws->nreserved || ws->close_sent) return;
     hr_info("ws.auth_timeout", "conn=%llu peer=%s", (unsigned long long)ws->conn->id,
             ws->conn->peer);
     send_close(ws, HR_WS_TOKEN_EXPIRED, "no token in time");
@@ -500,7 +501,10 @@ void hr_handle_ws(hr_exchange_t *ex)
         refuse(ex, 503, "out of memory", NULL);
         return;
     }
-    if (identify(ex, ws) != 0) {
+    char user[HR_PRESENCE_USER_MAX + 1];
+    size_t user_len = 0;
+    if (identify(ex, ws) != 0 || hr_api_identity(ex, user, &user_len) != 0) {
+        free(ws->token);
         free(ws);
         return;
     }
@@ -545,6 +549,7 @@ void hr_handle_ws(hr_exchange_t *ex)
     hr_worker_add_sub(ex->worker, &ws->ctl);
     hr_conn_upgrade(ex->conn, &ws_proto, ws);
     hr_conn_set_kind(ex->conn, HR_CONN_WS);
+    if (user_len) hr_ws_proto_set_user(ws, user, user_len);
     hr_debug("ws.open", "conn=%llu peer=%s deflate=%d subprotocol=%d",
              (unsigned long long)ex->conn->id, ex->conn->peer, ws->deflate.enabled, herald_v1);
 }

@@ -10,6 +10,7 @@
 #include "core/timeq.h"
 #include "core/sub.h"
 #include "core/utf8.h"
+#include "presence/presence.h"
 #include "transport/ws_deflate.h"
 
 #define HR_WS_SUBPROTOCOL "herald.v1"
@@ -20,6 +21,7 @@ typedef struct hr_ws_s {
     hr_sub_t ctl;   /* in worker->subs: pings and shutdown for the connection */
     hr_list_t subs; /* ws_sub_t, one per subscribed topic */
     size_t nsubs;
+    size_t nreserved;        /* of which herald's own streams (presence, signals) */
     hr_ws_deflate_t deflate; /* negotiated permessage-deflate */
     uint8_t *in;             /* bytes of an incomplete frame */
     size_t in_len, in_cap;
@@ -36,7 +38,10 @@ typedef struct hr_ws_s {
     hr_list_t deferred;       /* subscribes waiting for their topics to be live (cluster) */
     struct hr_token_s *token; /* claims of the token given at the upgrade; NULL = none; owned */
     int admin_key;            /* the upgrade carried the --admin-key */
-    hr_timeq_entry_t auth_timeout; /* --auth all: until a token comes (in worker->timeouts) */
+    hr_timeq_entry_t auth_timeout;       /* --auth all: until a token comes (in worker->timeouts) */
+    char user[HR_PRESENCE_USER_MAX + 1]; /* presence identity: the token's sub or ?user= */
+    size_t user_len;                     /* 0 = none */
+    hr_presence_conn_t presence;
 } hr_ws_t;
 
 /* Sends one unfragmented frame (payload copied). */
@@ -45,6 +50,9 @@ int hr_ws_send(hr_ws_t *ws, int opcode, const void *payload, size_t len);
 /* herald.v1, in ws_proto.c. */
 void hr_ws_proto_text(hr_ws_t *ws, const char *text, size_t len);
 void hr_ws_proto_binary(hr_ws_t *ws, const uint8_t *data, size_t len);
+/* The connection's user is now `user` (len 0: nobody): presence moves, and the user's signal
+ * stream is subscribed. */
+void hr_ws_proto_set_user(hr_ws_t *ws, const char *user, size_t len);
 /* Leaves every topic; called when the connection closes. */
 void hr_ws_proto_release(hr_ws_t *ws);
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "api/msg_json.h"
+#include "api/presence.h"
 #include "auth/auth.h"
 #include "api/publish_body.h"
 #include "api/pubreq.h"
@@ -30,8 +31,25 @@ typedef struct ws_sub_s {
 
 /* ---- frames for delivered messages ------------------------------------------------------- */
 
+/* A signal (docs/PRESENCE.md) arrives as {"type":"signal","from","kind","payload","id"}. */
+static char *signal_text(const hr_msg_t *msg, size_t *len)
+{
+    json_t *json = json_loadb(msg->data, msg->data_len, 0, NULL);
+    if (!json_is_object(json) || json_object_set_new(json, "type", json_string("signal")) != 0 ||
+        json_object_set_new(json, "id", json_integer((json_int_t)msg->id)) != 0) {
+        json_decref(json);
+        return NULL;
+    }
+    char *text = json_dumps(json, JSON_COMPACT);
+    json_decref(json);
+    if (text) *len = strlen(text);
+    return text;
+}
+
 static char *message_text(const hr_msg_t *msg, size_t *len)
 {
+    if (strncmp(msg->topic_name, HR_SIGNAL_TOPIC_PREFIX, sizeof HR_SIGNAL_TOPIC_PREFIX - 1) == 0)
+        return signal_text(msg, len);
     json_t *fields = hr_msg_to_json(msg), *json = json_pack("{s:s}", "type", "message");
     if (!fields || !json || json_object_update(json, fields) != 0) {
         json_decref(fields);
@@ -182,12 +200,33 @@ static ws_sub_t *find_sub(hr_ws_t *ws, const char *topic, size_t len)
     return NULL;
 }
 
+static hr_presence_t *presence_of(hr_ws_t *ws)
+{
+    return ws->worker->server->presence;
+}
+
 static void drop_sub(ws_sub_t *s)
 {
-    hr_broker_unsubscribe(s->ws->worker->broker, &s->sub);
+    hr_ws_t *ws = s->ws;
+    const char *name = hr_topic_name(s->sub.nodes[0].topic);
+    if (name[0] != '~' && presence_of(ws))
+        hr_presence_leave(presence_of(ws), &ws->presence, name, strlen(name));
+    ws->nreserved -= hr_presence_reserved(name, strlen(name)) != 0;
+    hr_broker_unsubscribe(ws->worker->broker, &s->sub); /* `name` may go with the topic */
     hr_list_remove(&s->link);
-    s->ws->nsubs--;
+    ws->nsubs--;
     free(s);
+}
+
+/* Drops the topic's presence stream too, if the connection asked for it. */
+static void drop_with_presence(hr_ws_t *ws, ws_sub_t *s)
+{
+    const char *name = hr_topic_name(s->sub.nodes[0].topic);
+    char stream[HR_TOPIC_MAX_LEN + 1];
+    size_t len = hr_presence_topic(name, strlen(name), stream);
+    ws_sub_t *companion = len ? find_sub(ws, stream, len) : NULL;
+    drop_sub(s);
+    if (companion) drop_sub(companion);
 }
 
 static int sub_deliver(hr_sub_t *sub, hr_msg_t *msg)
@@ -203,7 +242,7 @@ static void sub_kick(hr_sub_t *sub)
     hr_ws_t *ws = s->ws;
     send_json(ws, json_pack("{s:s, s:s, s:s}", "type", "unsubscribed", "topic",
                             hr_topic_name(sub->nodes[0].topic), "reason", "kicked"));
-    drop_sub(s);
+    drop_with_presence(ws, s);
 }
 
 static void sub_heartbeat(hr_sub_t *sub)
@@ -252,6 +291,10 @@ static void publish_done(hr_pubreq_t *pub)
     ack_wait_free(aw);
 }
 
+static void submit_publish(hr_ws_t *ws, json_t *req, const hr_pub_body_t *body, int binary,
+                           const char *const *names, const size_t *lens, size_t n,
+                           int require_user);
+
 static void publish(hr_ws_t *ws, json_t *req, const hr_pub_body_t *body, int binary,
                     const char *const *names, const size_t *lens, size_t n)
 {
@@ -264,6 +307,13 @@ static void publish(hr_ws_t *ws, json_t *req, const hr_pub_body_t *body, int bin
         send_error(ws, req, "rate_limited", message);
         return;
     }
+    submit_publish(ws, req, body, binary, names, lens, n, 0);
+}
+
+/* A publish that passed its checks: acked now, or when Redis or the disk answers. */
+static void submit_publish(hr_ws_t *ws, json_t *req, const hr_pub_body_t *body, int binary,
+                           const char *const *names, const size_t *lens, size_t n, int require_user)
+{
     hr_pubreq_t *pub = hr_pubreq_new(ws->worker, names, lens, n, body, binary);
     ack_wait_t *aw = calloc(1, sizeof *aw);
     if (!pub || !aw) {
@@ -272,6 +322,7 @@ static void publish(hr_ws_t *ws, json_t *req, const hr_pub_body_t *body, int bin
         send_error(ws, req, "internal", "out of memory");
         return;
     }
+    pub->bus.require_user = require_user;
     if (hr_pubreq_submit(pub) == 0) {
         answer_publish(ws, req, pub);
         hr_pubreq_free(pub);
@@ -292,6 +343,7 @@ typedef struct deferred_s {
     hr_list_t link; /* in ws->deferred */
     hr_ws_t *ws;
     json_t *root; /* the subscribe message, run again once the topics are live */
+    int internal; /* root is {"topic"}: the user's own signal stream, subscribed by herald */
 } deferred_t;
 
 static void deferred_free(deferred_t *deferred)
@@ -303,6 +355,7 @@ static void deferred_free(deferred_t *deferred)
 
 void hr_ws_proto_release(hr_ws_t *ws)
 {
+    if (presence_of(ws)) hr_presence_disconnect(presence_of(ws), &ws->presence);
     while (!hr_list_empty(&ws->subs))
         drop_sub(hr_container_of(ws->subs.next, ws_sub_t, link));
     while (!hr_list_empty(&ws->deferred)) {
@@ -347,6 +400,12 @@ static int read_topics(hr_ws_t *ws, json_t *root, json_t *req, const char **name
         return -1;
     }
     for (size_t i = 0; i < *n; i++) {
+        if (hr_presence_reserved(names[i], lens[i])) {
+            send_error(ws, req, "bad_topic",
+                       "~presence: and ~signal: topics are herald's own (\"presence\":true and "
+                       "signals reach them)");
+            return -1;
+        }
         if (!hr_topic_name_valid(names[i], lens[i])) {
             send_error(ws, req, "bad_topic",
                        "topic names are 1-128 bytes of A-Z a-z 0-9 - _ . : @ ~, not starting "
@@ -386,6 +445,7 @@ static int subscribe_one(hr_ws_t *ws, const char *name, size_t len, const uint64
     }
     hr_list_push(&ws->subs, &s->link);
     ws->nsubs++;
+    ws->nreserved += hr_presence_reserved(name, len) != 0;
     for (size_t i = 0; i < replay.ngaps; i++)
         json_array_append_new(gaps,
                               json_pack("{s:s, s:s, s:I, s:I}", "type", "gap", "topic",
@@ -409,14 +469,23 @@ static int subscribe_one(hr_ws_t *ws, const char *name, size_t len, const uint64
 }
 
 static void do_subscribe(hr_ws_t *ws, json_t *root, json_t *req);
+static void subscribe_own(hr_ws_t *ws, const char *name, size_t len);
 
 static void deferred_done(hr_await_t *await, int ok)
 {
     deferred_t *deferred = hr_container_of(await, deferred_t, await);
     hr_ws_t *ws = deferred->ws;
     json_t *root = json_incref(deferred->root);
+    int internal = deferred->internal;
     deferred_free(deferred);
-    if (ok)
+    json_t *topic = json_object_get(root, "topic");
+    if (internal && ok)
+        subscribe_own(ws, json_string_value(topic), json_string_length(topic));
+    else if (internal)
+        send_error(ws, NULL, "unavailable",
+                   "redis unavailable: signals cannot reach this "
+                   "connection; reconnect");
+    else if (ok)
         do_subscribe(ws, root, json_object_get(root, "req"));
     else
         send_error(ws, json_object_get(root, "req"), "unavailable",
@@ -425,7 +494,7 @@ static void deferred_done(hr_await_t *await, int ok)
 }
 
 static int defer_subscribe(hr_ws_t *ws, json_t *root, json_t *req, const char *const *names,
-                           const size_t *lens, size_t n)
+                           const size_t *lens, size_t n, int internal)
 {
     if (hr_broker_live(ws->worker->broker, names, lens, n)) return 0;
     deferred_t *deferred = calloc(1, sizeof *deferred);
@@ -446,8 +515,48 @@ static int defer_subscribe(hr_ws_t *ws, json_t *root, json_t *req, const char *c
         return 1;
     }
     deferred->root = json_incref(root);
+    deferred->internal = internal;
     hr_list_push(&ws->deferred, &deferred->link);
     return 1;
+}
+
+/* The user's own signal stream, subscribed by herald (no replay: signals are for now). */
+static void subscribe_own(hr_ws_t *ws, const char *name, size_t len)
+{
+    if (!name || find_sub(ws, name, len)) return;
+    json_t *root = json_pack("{s:s%}", "topic", name, len);
+    if (!root || defer_subscribe(ws, root, NULL, &name, &len, 1, 1)) {
+        json_decref(root);
+        return;
+    }
+    json_decref(root);
+    hr_replay_t none = {0};
+    if (subscribe_one(ws, name, len, NULL, &none, NULL) != 0)
+        send_error(ws, NULL, "internal", "cannot subscribe the user's signals");
+    hr_replay_free(&none);
+}
+
+void hr_ws_proto_set_user(hr_ws_t *ws, const char *user, size_t len)
+{
+    hr_presence_t *presence = presence_of(ws);
+    if (len == ws->user_len && memcmp(user, ws->user, len) == 0) return;
+    char name[HR_TOPIC_MAX_LEN + 1];
+    if (ws->user_len) { /* another user now: the old one's presence and signals go */
+        size_t name_len = hr_signal_topic(ws->user, ws->user_len, name);
+        ws_sub_t *own = find_sub(ws, name, name_len);
+        if (own) drop_sub(own);
+        if (presence) hr_presence_disconnect(presence, &ws->presence);
+    }
+    memcpy(ws->user, user, len);
+    ws->user_len = len;
+    if (!len || !presence) return;
+    if (hr_presence_connect(presence, &ws->presence, user, len, HR_VIA_WS) == 0)
+        for (hr_list_t *it = ws->subs.next; it != &ws->subs; it = it->next) {
+            const char *topic =
+                hr_topic_name(hr_container_of(it, ws_sub_t, link)->sub.nodes[0].topic);
+            if (topic[0] != '~') hr_presence_join(presence, &ws->presence, topic, strlen(topic));
+        }
+    subscribe_own(ws, name, hr_signal_topic(user, len, name));
 }
 
 /* "user:me": the connection's own user stream, "~user:SUB" (docs/AUTH.md); `buf` holds it. */
@@ -468,14 +577,43 @@ static int resolve_self(hr_ws_t *ws, json_t *req, const char **names, size_t *le
     return 0;
 }
 
+/* "presence": true adds each topic's presence stream; false or absent, none. */
+static int read_presence_flag(hr_ws_t *ws, json_t *root, json_t *req, int *wanted)
+{
+    json_t *flag = json_object_get(root, "presence");
+    *wanted = json_is_true(flag);
+    if (!flag || json_is_boolean(flag)) return 0;
+    send_error(ws, req, "bad_request", "\"presence\" must be true or false");
+    return -1;
+}
+
+/* Appends "~presence:T" for names[0..n) into names/lens (room for 2n), stored in `store`. */
+static int add_presence_streams(hr_ws_t *ws, json_t *req, const char **names, size_t *lens,
+                                size_t *n, char (*store)[HR_TOPIC_MAX_LEN + 1])
+{
+    size_t own = *n;
+    for (size_t i = 0; i < own; i++) {
+        size_t len = hr_presence_topic(names[i], lens[i], store[i]);
+        if (!len) {
+            send_error(ws, req, "bad_topic", "presence needs topic names of at most 118 bytes");
+            return -1;
+        }
+        names[*n] = store[i];
+        lens[(*n)++] = len;
+    }
+    return 0;
+}
+
 static void do_subscribe(hr_ws_t *ws, json_t *root, json_t *req)
 {
     size_t max = ws->worker->config->max_topics_per_sub, n;
-    const char *names[max];
-    size_t lens[max];
-    char self[HR_TOPIC_MAX_LEN + 1];
+    const char *names[2 * max];
+    size_t lens[2 * max];
+    char self[HR_TOPIC_MAX_LEN + 1], (*streams)[HR_TOPIC_MAX_LEN + 1] = NULL;
+    int wanted;
     if (read_topics(ws, root, req, names, lens, max, &n) != 0) return;
     if (resolve_self(ws, req, names, lens, n, self) != 0) return;
+    if (read_presence_flag(ws, root, req, &wanted) != 0) return;
     if (!authorized(ws, req, HR_ACCESS_SUBSCRIBE, names, lens, n)) return;
     uint64_t since = 0;
     json_t *since_json = json_object_get(root, "since");
@@ -483,18 +621,29 @@ static void do_subscribe(hr_ws_t *ws, json_t *root, json_t *req)
         send_error(ws, req, "bad_request", "\"since\" must be a message id");
         return;
     }
-    size_t fresh = 0;
-    for (size_t i = 0; i < n; i++)
-        fresh += find_sub(ws, names[i], lens[i]) == NULL;
-    if (ws->nsubs + fresh > max) {
-        send_error(ws, req, "too_many_topics", "subscription limit for this connection");
+    size_t own = n, fresh = 0;
+    if (wanted && (!(streams = malloc(n * sizeof *streams)) ||
+                   add_presence_streams(ws, req, names, lens, &n, streams) != 0)) {
+        if (!streams) send_error(ws, req, "internal", "out of memory");
+        free(streams);
         return;
     }
-    if (defer_subscribe(ws, root, req, names, lens, n)) return;
+    for (size_t i = 0; i < own; i++)
+        fresh += find_sub(ws, names[i], lens[i]) == NULL;
+    /* Herald's own streams (presence, signals) ride along: at most one per topic, plus one. */
+    if (ws->nsubs - ws->nreserved + fresh > max) {
+        send_error(ws, req, "too_many_topics", "subscription limit for this connection");
+        free(streams);
+        return;
+    }
+    if (defer_subscribe(ws, root, req, names, lens, n, 0)) {
+        free(streams);
+        return;
+    }
     hr_replay_t all = {0};
     json_t *gaps = json_array(), *topics = json_array();
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(topics, json_stringn(names[i], lens[i]));
+        if (i < own) json_array_append_new(topics, json_stringn(names[i], lens[i]));
         if (find_sub(ws, names[i], lens[i])) continue; /* already: idempotent */
         int rc = subscribe_one(ws, names[i], lens[i], since_json ? &since : NULL, &all, gaps);
         if (rc != 0) {
@@ -502,7 +651,10 @@ static void do_subscribe(hr_ws_t *ws, json_t *root, json_t *req)
                        rc == HR_ELIMIT ? HR_TOPIC_LIMIT_TEXT : "out of memory");
             break;
         }
+        if (i < own && names[i][0] != '~' && presence_of(ws))
+            hr_presence_join(presence_of(ws), &ws->presence, names[i], lens[i]);
     }
+    free(streams);
     json_t *ack = reply("ack", req);
     json_object_set_new(ack, "topics", topics);
     send_json(ws, ack);
@@ -529,7 +681,7 @@ static void do_unsubscribe(hr_ws_t *ws, json_t *root, json_t *req)
     json_t *topics = json_array();
     for (size_t i = 0; i < n; i++) {
         ws_sub_t *s = find_sub(ws, names[i], lens[i]);
-        if (s) drop_sub(s);
+        if (s) drop_with_presence(ws, s);
         json_array_append_new(topics, json_stringn(names[i], lens[i]));
     }
     json_t *ack = reply("ack", req);
@@ -587,10 +739,37 @@ static void do_auth(hr_ws_t *ws, json_t *root, json_t *req)
     ws->token = claims;
     ws->admin_key = admin_key;
     if (claims || admin_key) hr_timeq_remove(&ws->auth_timeout);
+    if (claims && hr_presence_user_valid(claims->sub, claims->sub_len))
+        hr_ws_proto_set_user(ws, claims->sub, claims->sub_len);
     json_t *ack = reply("ack", req);
     if (claims) json_object_set_new(ack, "sub", json_stringn(claims->sub, claims->sub_len));
     if (claims && claims->exp_s) json_object_set_new(ack, "exp", json_integer(claims->exp_s));
     send_json(ws, ack);
+}
+
+/* {"type":"signal","to","kind","payload"}: to every live connection of `to`, from this
+ * connection's user (docs/PRESENCE.md). */
+static void do_signal(hr_ws_t *ws, json_t *root, json_t *req)
+{
+    json_t *to = json_object_get(root, "to");
+    char *data = NULL;
+    const char *code = "bad_request", *message = "\"to\" must be a user id";
+    int status = json_is_string(to)
+                     ? hr_signal_build(ws->worker, ws->token, ws->admin_key, ws->user, ws->user_len,
+                                       json_string_value(to), json_string_length(to), root, &data,
+                                       &code, &message)
+                     : 400;
+    if (status != 0) {
+        send_error(ws, req, code, message);
+        return;
+    }
+    char topic[HR_TOPIC_MAX_LEN + 1];
+    const char *name = topic;
+    size_t len = hr_signal_topic(json_string_value(to), json_string_length(to), topic);
+    hr_pub_body_t body = {
+        .event = "herald.signal", .event_len = 13, .data = data, .data_len = strlen(data)};
+    submit_publish(ws, req, &body, 0, &name, &len, 1, 1);
+    free(data);
 }
 
 void hr_ws_proto_text(hr_ws_t *ws, const char *text, size_t len)
@@ -618,9 +797,11 @@ void hr_ws_proto_text(hr_ws_t *ws, const char *text, size_t len)
         send_json(ws, reply("pong", req));
     else if (strcmp(type, "auth") == 0)
         do_auth(ws, root, req);
+    else if (strcmp(type, "signal") == 0)
+        do_signal(ws, root, req);
     else
         send_error(ws, req, "unknown_type",
-                   "type must be subscribe, unsubscribe, publish, auth or ping");
+                   "type must be subscribe, unsubscribe, publish, signal, auth or ping");
     json_decref(root);
 }
 

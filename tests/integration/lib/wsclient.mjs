@@ -2,8 +2,8 @@
 // server messages, and resolves request() with the reply carrying its req id.
 import WebSocket from 'ws';
 
-export async function wsClient(port, { deflate = false } = {}) {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/ws`, 'herald.v1', { perMessageDeflate: deflate });
+export async function wsClient(port, { deflate = false, query = '', headers = {} } = {}) {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/ws${query}`, 'herald.v1', { perMessageDeflate: deflate, headers });
   const c = { ws, messages: [], binaries: [], replies: new Map(), other: [], nextReq: 1 };
   ws.on('message', (data, isBinary) => {
     if (isBinary) { c.binaries.push(data); return; }
