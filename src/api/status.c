@@ -4,6 +4,7 @@
 #include "api/handlers.h"
 #include "bus/bus.h"
 #include "core/server.h"
+#include "presence/presence.h"
 
 void hr_handle_health(hr_exchange_t *ex)
 {
@@ -83,5 +84,13 @@ void hr_handle_stats(hr_exchange_t *ex)
                                   "max_bytes", (json_int_t)server->config->history_max_bytes,
                                   "messages", (json_int_t)stats.history_messages, "evictions",
                                   (json_int_t)stats.history_evictions));
+    hr_presence_stats_t presence;
+    hr_presence_stats(server->presence, &presence);
+    /* This node's connections; in cluster mode Redis holds the view across nodes. */
+    json_object_set_new(body, "presence",
+                        json_pack("{s:I, s:I, s:I, s:I}", "users", (json_int_t)presence.users,
+                                  "memberships", (json_int_t)presence.memberships, "topics",
+                                  (json_int_t)presence.topics, "last_seen_cached",
+                                  (json_int_t)presence.seen_cached));
     hr_respond_json(ex, 200, body);
 }

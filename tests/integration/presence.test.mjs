@@ -90,6 +90,8 @@ test('WebSocket: presence events in the stream, several devices, leave on unsubs
   assert.equal((await presenceOf('bob')).online, true, 'connected, just not in the room');
   const members = await (await fetch(`${h.url}/v1/topics/ws-room/presence`)).json();
   assert.deepEqual(members, { topic: 'ws-room', count: 0, members: [], more: false });
+  const { presence } = await (await fetch(`${h.url}/v1/stats`)).json();
+  assert.deepEqual([presence.users, presence.memberships], [1, 0], JSON.stringify(presence)); // bob, in no room
   phone.ws.close();
   watcher.ws.close();
 });
