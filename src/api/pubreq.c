@@ -2,6 +2,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "api/pubreq.h"
 #include "core/conn.h"
 #include "core/error.h"
@@ -117,9 +118,7 @@ static int submit_bus(hr_pubreq_t *req, hr_bus_t *bus)
     req->bus.worker = req->worker->id;
     req->bus.items = req->items;
     req->bus.n = req->n;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    req->bus.time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    req->bus.time_ms = hr_clock_unix_ms();
     int rc = hr_bus_publish(bus, &req->bus);
     if (rc != 0) {
         req->result = rc == HR_ENOMEM ? HR_PUB_NOMEM : HR_PUB_UNAVAILABLE;

@@ -1,6 +1,7 @@
 /* GET /healthz and GET /v1/stats. */
 #include <time.h>
 
+#include "core/clock.h"
 #include "api/handlers.h"
 #include "bus/bus.h"
 #include "core/server.h"
@@ -69,9 +70,7 @@ void hr_handle_stats(hr_exchange_t *ex)
         json_object_set_new(conns, kind_names[kind], json_integer((json_int_t)totals[kind]));
     hr_broker_stats_t stats;
     hr_broker_stats(server->broker, &stats);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t uptime_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - server->started_ms;
+    int64_t uptime_ms = hr_clock_unix_ms() - server->started_ms;
     json_t *body = json_pack(
         "{s:o, s:I, s:I, s:{s:I, s:I}, s:I, s:I, s:I, s:o}", "connections", conns, "topics",
         (json_int_t)stats.topics, "subscriptions", (json_int_t)stats.subscriptions, "messages",

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/broker_int.h"
 #include "core/error.h"
 #include "core/hash.h"
@@ -13,9 +14,7 @@
 
 int64_t hr_broker_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return hr_clock_unix_ms();
 }
 
 hr_broker_t *hr_broker_new(const hr_broker_config_t *config)

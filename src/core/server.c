@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "auth/auth.h"
 #include "bus/bus.h"
 #include "core/ipcount.h"
@@ -239,9 +240,7 @@ int hr_server_run(const hr_config_t *config)
                                         config->topic_limit,
                                         config->history_max_bytes,
                                         config->history_topic_max_bytes};
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    server.started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    server.started_ms = hr_clock_unix_ms();
     server.broker = hr_broker_new(&broker_config);
     server.workers = calloc(config->workers, sizeof *server.workers);
     if (!server.broker || !server.workers) {

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/broker.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -60,20 +61,6 @@ struct hr_presence_s {
     hr_strmap_t users, topics, members, seen_map;
     hr_list_t grace_users, grace_members, online, seen;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int has_prefix(const char *name, size_t len, const char *prefix)
 {
@@ -184,7 +171,7 @@ static void emit_seen(hr_presence_t *presence, pres_user_t *user, int64_t now_mo
     hr_list_remove(&user->seen_link);
     hr_list_push(&presence->online, &user->seen_link);
     if (presence->sink.seen)
-        presence->sink.seen(presence->sink.arg, user->name, user->len, unix_ms());
+        presence->sink.seen(presence->sink.arg, user->name, user->len, hr_clock_unix_ms());
 }
 
 /* ---- users ------------------------------------------------------------------------------ */
@@ -220,14 +207,14 @@ static pres_user_t *user_get(hr_presence_t *presence, const char *name, size_t l
         free(user);
         return NULL;
     }
-    emit_seen(presence, user, mono_ms()); /* came online: now is its last-seen */
+    emit_seen(presence, user, hr_clock_mono_ms()); /* came online: now is its last-seen */
     return user;
 }
 
 /* The grace ran out (or there is none): the user is gone. */
 static void user_gone(hr_presence_t *presence, pres_user_t *user)
 {
-    int64_t now = user->left_unix_ms ? user->left_unix_ms : unix_ms();
+    int64_t now = user->left_unix_ms ? user->left_unix_ms : hr_clock_unix_ms();
     user_changed(presence, user); /* conns == 0 */
     if (presence->sink.seen) presence->sink.seen(presence->sink.arg, user->name, user->len, now);
     seen_remember(presence, user->name, user->len, now);
@@ -378,7 +365,7 @@ void hr_presence_leave(hr_presence_t *presence, hr_presence_conn_t *conn, const 
         if (member->topic->len != len || memcmp(member->topic->name, topic, len) != 0) continue;
         conn->members[i] = conn->members[--conn->nmembers];
         pthread_mutex_lock(&presence->lock);
-        member_drop(presence, member, mono_ms());
+        member_drop(presence, member, hr_clock_mono_ms());
         pthread_mutex_unlock(&presence->lock);
         return;
     }
@@ -388,13 +375,13 @@ void hr_presence_disconnect(hr_presence_t *presence, hr_presence_conn_t *conn)
 {
     pres_user_t *user = conn->user;
     if (!user) return;
-    int64_t now = mono_ms();
+    int64_t now = hr_clock_mono_ms();
     pthread_mutex_lock(&presence->lock);
     for (size_t i = 0; i < conn->nmembers; i++)
         member_drop(presence, conn->members[i], now);
     user->conns--;
     user->via[conn->via]--;
-    user->left_unix_ms = unix_ms();
+    user->left_unix_ms = hr_clock_unix_ms();
     if (user->conns > 0) {
         user_changed(presence, user);
     } else if (presence->config.grace_ms <= 0) {
@@ -410,7 +397,7 @@ void hr_presence_disconnect(hr_presence_t *presence, hr_presence_conn_t *conn)
 
 void hr_presence_sweep(hr_presence_t *presence)
 {
-    int64_t now = mono_ms();
+    int64_t now = hr_clock_mono_ms();
     pthread_mutex_lock(&presence->lock);
     /* Members first: a topic's leave comes before the user's last-seen. Both lists are in
      * deadline order (one grace length), so the walk stops at the first one still waiting. */
@@ -452,7 +439,7 @@ void hr_presence_user(hr_presence_t *presence, const char *name, size_t len,
         info->online = 1; /* in its grace too: it has not left */
         info->conns = user->conns;
         info->via_mask = via_mask(user);
-        info->last_seen_ms = user->conns ? unix_ms() : user->left_unix_ms;
+        info->last_seen_ms = user->conns ? hr_clock_unix_ms() : user->left_unix_ms;
     } else if (seen) {
         info->last_seen_ms = seen->unix_ms;
     }

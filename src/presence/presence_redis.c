@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "api/handlers.h"
 #include "api/presence.h"
 #include "bus/bus.h"
@@ -73,11 +74,14 @@
     "  redis.call('HSET', P .. ':pu:' .. user, node, state)\n"                                     \
     "  redis.call('SADD', P .. ':pset:' .. node, 'u\\n' .. user)\n"                                \
     "end\n"                                                                                        \
+    "local function seen(user, at)\n"                                                              \
+    "  local old = tonumber(redis.call('HGET', P .. ':ls', user) or '0')\n"                        \
+    "  if at > old then redis.call('HSET', P .. ':ls', user, num(at)) end\n"                       \
+    "end\n"                                                                                        \
     "local function user_down(node, user, at)\n"                                                   \
     "  if redis.call('SREM', P .. ':pset:' .. node, 'u\\n' .. user) == 0 then return end\n"        \
     "  redis.call('HDEL', P .. ':pu:' .. user, node)\n"                                            \
-    "  if redis.call('EXISTS', P .. ':pu:' .. user) == 0 then\n"                                   \
-    "    redis.call('HSET', P .. ':ls', user, num(at)) end\n"                                      \
+    "  if at and redis.call('EXISTS', P .. ':pu:' .. user) == 0 then seen(user, at) end\n"         \
     "end\n"                                                                                        \
     "local function item_down(node, item, at)\n"                                                   \
     "  if string.sub(item, 1, 2) == 'u\\n' then user_down(node, string.sub(item, 3), at)\n"        \
@@ -93,27 +97,28 @@ static const char member_lua[] =
                 "else member_down(NODE, ARGV[6], ARGV[7]) end\n"
                 "return 1\n";
 
-/* ARGV[6..8]: user, connections here, transports mask; 0 connections: gone from this node. */
+/* ARGV[6..8]: user, connections here, transports mask; 0 connections: gone from this node (its
+ * last-seen follows in a seen script, with the time its last connection dropped). */
 static const char user_lua[] =
     LUA_PRELUDE "if ARGV[7] ~= '0' then user_up(NODE, ARGV[6], ARGV[7] .. ' ' .. ARGV[8])\n"
-                "else user_down(NODE, ARGV[6], now) end\n"
+                "else user_down(NODE, ARGV[6], nil) end\n"
                 "return 1\n";
 
 /* ARGV[6..7]: user, last seen. */
-static const char seen_lua[] = LUA_PRELUDE
-    "local old = tonumber(redis.call('HGET', P .. ':ls', ARGV[6]) or '0')\n"
-    "if tonumber(ARGV[7]) > old then redis.call('HSET', P .. ':ls', ARGV[6], ARGV[7]) end\n"
-    "return 1\n";
+static const char seen_lua[] = LUA_PRELUDE "seen(ARGV[6], tonumber(ARGV[7]))\n"
+                                           "return 1\n";
 
-/* Renews this node's lease and reaps nodes whose lease ran out. Returns {fresh, reaped}:
+/* Renews this node's lease and reaps nodes whose lease ran out; a reaped node's users were last
+ * seen at its last renewal (its deadline less the extension). Returns {fresh, reaped}:
  * fresh = 1 when this node was not registered (first renewal, reaped after a stall, or a
  * Redis that lost its data): its state must be sent again. */
 static const char beat_lua[] = LUA_PRELUDE
     "local fresh = redis.call('ZADD', P .. ':pn', num(now + LEASE), NODE)\n"
     "local dead = redis.call('ZRANGEBYSCORE', P .. ':pn', '-inf', num(now - 1), 'LIMIT', 0, 16)\n"
     "for _, node in ipairs(dead) do\n"
+    "  local renewed = tonumber(redis.call('ZSCORE', P .. ':pn', node)) - LEASE\n"
     "  for _, item in ipairs(redis.call('SMEMBERS', P .. ':pset:' .. node)) do\n"
-    "    item_down(node, item, now)\n"
+    "    item_down(node, item, renewed)\n"
     "  end\n"
     "  redis.call('DEL', P .. ':pset:' .. node)\n"
     "  redis.call('ZREM', P .. ':pn', node)\n"
@@ -374,9 +379,7 @@ void hr_presence_redis_tick(hr_presence_redis_t *redis)
 {
     if (!hr_bus_up(redis->bus)) return;
     if (atomic_exchange(&redis->need_sync, 0)) send_sync(redis);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now = hr_clock_mono_ms();
     if (now < redis->next_beat_ms) return;
     redis->next_beat_ms = now + redis->beat_every_ms;
     hr_bus_cmd_t *cmd = script_cmd(redis, BEAT, 0, NULL, NULL);

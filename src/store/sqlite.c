@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
 #include "store/store.h"
@@ -50,20 +51,6 @@ typedef struct sqlite_store_s {
     size_t nseen, seen_cap;
     uint64_t seen_dropped;
 } sqlite_store_t;
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int exec(sqlite_store_t *store, const char *sql, char *err, size_t err_size)
 {
@@ -418,7 +405,7 @@ static int trim_age(sqlite_store_t *store)
                            " LIMIT 10000) WHERE time_ms < ?",
                            -1, &stmt, NULL) != SQLITE_OK)
         return -1;
-    sqlite3_bind_int64(stmt, 1, wall_ms() - store->config.history_ttl_ms);
+    sqlite3_bind_int64(stmt, 1, hr_clock_unix_ms() - store->config.history_ttl_ms);
     sqlite3_int64 cut_id = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
     sqlite3_finalize(stmt);
     if (!cut_id) return 0;
@@ -453,7 +440,7 @@ static void trim(sqlite_store_t *store)
 static void wait_until(sqlite_store_t *store, int64_t deadline_mono_ms)
 {
     /* The condition variable runs on CLOCK_REALTIME; convert the remaining time. */
-    int64_t left = deadline_mono_ms - mono_ms();
+    int64_t left = deadline_mono_ms - hr_clock_mono_ms();
     if (left <= 0) return;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -536,13 +523,13 @@ static int sqlite_seen_get(hr_store_t *base, const char *user, size_t len, int64
 static void *writer_main(void *arg)
 {
     sqlite_store_t *store = arg;
-    int64_t next_trim = mono_ms() + TRIM_EVERY_MS;
+    int64_t next_trim = hr_clock_mono_ms() + TRIM_EVERY_MS;
     pthread_mutex_lock(&store->lock);
     for (;;) {
         if (!store->count && !store->nseen && !store->stopping) wait_until(store, next_trim);
         if (store->count && !store->stopping && store->base.durability == HR_DURABLE_BATCH) {
-            int64_t deadline = mono_ms() + store->config.batch_ms;
-            while (!store->stopping && mono_ms() < deadline)
+            int64_t deadline = hr_clock_mono_ms() + store->config.batch_ms;
+            while (!store->stopping && hr_clock_mono_ms() < deadline)
                 wait_until(store, deadline);
         }
         hr_msg_t **batch = store->queue;
@@ -558,9 +545,9 @@ static void *writer_main(void *arg)
         if (n) write_batch(store, batch, n);
         free(batch);
         if (nseen) write_seen(store, seen, nseen);
-        if (mono_ms() >= next_trim || stopping) {
+        if (hr_clock_mono_ms() >= next_trim || stopping) {
             trim(store);
-            next_trim = mono_ms() + TRIM_EVERY_MS;
+            next_trim = hr_clock_mono_ms() + TRIM_EVERY_MS;
         }
         pthread_mutex_lock(&store->lock);
         if (store->stopping && !store->count && !store->nseen) break;

@@ -2,6 +2,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "store/store.h"
 
 void hr_store_init(hr_store_t *store, const hr_store_ops_t *ops, enum hr_durability durability)
@@ -19,13 +20,6 @@ void hr_store_destroy(hr_store_t *store)
     pthread_mutex_destroy(&store->failed_lock);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void hr_store_mark_failed(hr_store_t *store, uint64_t first, uint64_t last, int64_t refuse_ms)
 {
     pthread_mutex_lock(&store->failed_lock);
@@ -33,7 +27,7 @@ void hr_store_mark_failed(hr_store_t *store, uint64_t first, uint64_t last, int6
     store->failed[slot].first = first;
     store->failed[slot].last = last;
     pthread_mutex_unlock(&store->failed_lock);
-    if (refuse_ms) atomic_store(&store->refuse_until_ms, mono_ms() + refuse_ms);
+    if (refuse_ms) atomic_store(&store->refuse_until_ms, hr_clock_mono_ms() + refuse_ms);
 }
 
 int hr_store_failed(hr_store_t *store, uint64_t id)
@@ -58,5 +52,5 @@ int hr_store_refusing(const hr_store_t *store)
     if (!store) return 0;
     int64_t until = atomic_load(&store->refuse_until_ms);
     if (!until) return 0;
-    return mono_ms() < until;
+    return hr_clock_mono_ms() < until;
 }
