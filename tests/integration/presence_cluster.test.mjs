@@ -90,6 +90,24 @@ test('signals cross nodes; a user offline on every node gets user_offline', asyn
   bob.ws.close();
 });
 
+test('Redis restarted empty: every node sends its presence again, users stay online, the room is whole', async () => {
+  const [a, b, c] = nodes;
+  const erin = sse(a.url, '/v1/topics/club/events?user=erin');
+  const fay = await wsClient(c.port, { query: '?user=fay' });
+  await erin.opened;
+  await fay.request({ type: 'subscribe', topic: 'club' });
+  await waitFor(async () => (await (await fetch(`${b.url}/v1/topics/club/presence`)).json()).count === 2,
+    { what: 'two in the club' });
+  await redis.command('FLUSHALL');
+  await redis.command('CLIENT', 'KILL', 'TYPE', 'normal'); // as a restart without persistence
+  await waitFor(async () => (await fetch(`${b.url}/healthz`)).status === 200 &&
+    (await presenceOf(b, 'erin')).online && (await presenceOf(b, 'fay')).online, { what: 'online again' });
+  await waitFor(async () => (await (await fetch(`${b.url}/v1/topics/club/presence`)).json()).count === 2,
+    { what: 'the club rebuilt' });
+  erin.es.close();
+  fay.ws.close();
+});
+
 test('a node killed with -9: its users offline, with a leave and last-seen, within the lease', async () => {
   const [a, b, c] = nodes;
   const watcher = sse(b.url, '/v1/topics/deck/events?presence=1');
