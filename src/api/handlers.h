@@ -18,6 +18,9 @@ void hr_handle_user_presence(hr_exchange_t *ex);  /* api/presence.c */
 void hr_handle_presence_query(hr_exchange_t *ex); /* api/presence.c */
 void hr_handle_topic_presence(hr_exchange_t *ex); /* api/presence.c */
 void hr_handle_signal(hr_exchange_t *ex);         /* api/signal.c */
+void hr_handle_device(hr_exchange_t *ex);         /* api/devices.c */
+void hr_handle_devices(hr_exchange_t *ex);        /* api/devices.c */
+void hr_handle_fcm_dead(hr_exchange_t *ex);       /* api/devices.c */
 
 struct hr_pubreq_s;
 /* Submits a publish and answers it, now or (Redis, the disk) when it finishes, in request

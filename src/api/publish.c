@@ -46,6 +46,11 @@ static int parse_raw(hr_exchange_t *ex, hr_pub_body_t *body)
         return -1;
     }
     body->retry_ms = (uint32_t)retry_ms;
+    const hr_qparam_t *fcm = hr_query_get(ex->params, ex->nparams, "fcm");
+    if (fcm && !(body->fcm = hr_fcm_mode_parse(fcm->value, fcm->value_len))) {
+        hr_respond_error(ex, 400, "fcm must be never, offline or always");
+        return -1;
+    }
     return 0;
 }
 
@@ -181,6 +186,10 @@ void hr_handle_publish(hr_exchange_t *ex)
     }
     if (body.want_id && n > 1) {
         hr_respond_error(ex, 400, "\"id\" can be set only when publishing to one topic");
+        goto done;
+    }
+    if (body.deliver_at_ms) {
+        hr_respond_error(ex, 501, "delayed messages (deliver_at, delay) are not served yet");
         goto done;
     }
     int64_t wait_ms = hr_pubreq_rate_wait(ex->worker, ex->conn->peer);

@@ -9,6 +9,7 @@
 #include "core/history.h"
 #include "core/ratelimit.h"
 #include "core/server.h"
+#include "push/push.h"
 
 hr_pubreq_t *hr_pubreq_new(hr_worker_t *worker, const char *const *names, const size_t *lens,
                            size_t n, const hr_pub_body_t *body, int binary)
@@ -38,6 +39,8 @@ hr_pubreq_t *hr_pubreq_new(hr_worker_t *worker, const char *const *names, const 
     req->bus.retry_ms = body->retry_ms;
     req->bus.binary = binary;
     req->bus.want_id = body->want_id;
+    req->fcm = body->fcm;
+    req->push = body->push ? json_incref(body->push) : NULL;
     hr_list_init(&req->wait.link);
     return req;
 }
@@ -49,6 +52,7 @@ void hr_pubreq_free(hr_pubreq_t *req)
         free(req->items[i].topic);
     free(req->items);
     free(req->copy);
+    json_decref(req->push);
     free(req);
 }
 
@@ -58,6 +62,25 @@ static void on_stored(hr_durable_wait_t *wait, int stored)
     req->waiting_disk = 0;
     req->result = stored ? HR_PUB_OK : HR_PUB_NOT_STORED;
     req->done(req);
+}
+
+/* Users who are not connected get it by FCM, per the publish's policy (docs/PUSH.md). */
+static void push_offline(hr_pubreq_t *req)
+{
+    hr_push_t *push = req->worker->server->push;
+    for (size_t i = 0; push && i < req->n; i++) {
+        hr_push_msg_t msg = {req->items[i].topic,
+                             req->items[i].topic_len,
+                             req->items[i].id,
+                             req->bus.event,
+                             req->bus.event_len,
+                             req->bus.data,
+                             req->bus.data_len,
+                             req->bus.binary,
+                             req->fcm,
+                             req->push};
+        hr_push_published(push, &msg);
+    }
 }
 
 static int submit_local(hr_pubreq_t *req)
@@ -81,6 +104,7 @@ static int submit_local(hr_pubreq_t *req)
         }
     }
     req->result = HR_PUB_OK;
+    push_offline(req);
     if (!hr_store_waits(store) || req->n == 0) return 0;
     req->waiting_disk = 1;
     hr_worker_wait_durable(req->worker, &req->wait, req->items[req->n - 1].id, on_stored);
@@ -99,6 +123,7 @@ static void on_bus_answer(hr_post_t *post)
                   : req->bus.status == HR_BUS_IDSPACE  ? HR_PUB_IDSPACE
                   : req->bus.status == HR_BUS_OFFLINE  ? HR_PUB_USER_OFFLINE
                                                        : HR_PUB_UNAVAILABLE;
+    if (req->result == HR_PUB_OK) push_offline(req);
     req->done(req);
 }
 

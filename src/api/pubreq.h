@@ -36,7 +36,9 @@ struct hr_pubreq_s {
     /* internal */
     hr_bus_pub_t bus;
     hr_durable_wait_t wait;
-    char *copy; /* event and data, for the bus thread */
+    char *copy;           /* event and data, for the bus thread */
+    enum hr_fcm_mode fcm; /* push policy of this publish (docs/PUSH.md) */
+    json_t *push;         /* its "push" fields, or NULL (a reference) */
     int waiting_disk, cancelled;
 };
 

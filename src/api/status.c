@@ -6,6 +6,7 @@
 #include "bus/bus.h"
 #include "core/server.h"
 #include "presence/presence.h"
+#include "push/push.h"
 
 void hr_handle_health(hr_exchange_t *ex)
 {
@@ -91,5 +92,6 @@ void hr_handle_stats(hr_exchange_t *ex)
                                   "memberships", (json_int_t)presence.memberships, "topics",
                                   (json_int_t)presence.topics, "last_seen_cached",
                                   (json_int_t)presence.seen_cached));
+    json_object_set_new(body, "push", server->push ? hr_push_stats(server->push) : json_null());
     hr_respond_json(ex, 200, body);
 }

@@ -166,6 +166,30 @@ static const option_row_t options[] = {
      FIELD(signal_rate), 1, 100000},
     {"signal-max", OPT_SIZE, "65536", "a WebRTC signal's payload limit, bytes (413 above)",
      FIELD(signal_max_bytes), 64, 1 << 20},
+    {"fcm-credentials", OPT_PATH, "",
+     "Google service-account JSON for FCM HTTP v1 pushes (empty = no pushes); docs/PUSH.md",
+     FIELD(fcm_credentials), 0, sizeof(((hr_config_t *)0)->fcm_credentials)},
+    {"fcm-endpoint", OPT_PATH, "https://fcm.googleapis.com", "FCM base URL (tests: a local fake)",
+     FIELD(fcm_endpoint), 0, sizeof(((hr_config_t *)0)->fcm_endpoint)},
+    {"fcm-default", OPT_PATH, "offline",
+     "push policy of a publish that names none: never, offline (users without a connection) or "
+     "always",
+     FIELD(fcm_default), 0, sizeof(((hr_config_t *)0)->fcm_default)},
+    {"fcm-policy", OPT_REPEAT, "", "PATTERN=never|offline|always for matching topics; repeatable",
+     FIELD(fcm_policies), HR_MAX_FCM_POLICIES, sizeof(((hr_config_t *)0)->fcm_policies[0])},
+    {"fcm-retries", OPT_UINT, "5", "retries of a push FCM answered 429 or 5xx, then dead-lettered",
+     FIELD(fcm_retries), 0, 20},
+    {"fcm-concurrency", OPT_UINT, "64", "FCM requests in flight at once", FIELD(fcm_concurrency), 1,
+     1000},
+    {"fcm-backoff", OPT_MS, "1000", "first retry's delay, ms (doubles; Retry-After wins)",
+     FIELD(fcm_backoff_ms), 10, 600000},
+    {"fcm-timeout", OPT_MS, "10000", "one FCM request's time limit, ms", FIELD(fcm_timeout_ms), 100,
+     600000},
+    {"fcm-token-ttl", OPT_MS, "5184000000",
+     "a device not refreshed this long is removed, ms (60 days)", FIELD(fcm_token_ttl_ms), 60000,
+     365ull * 86400000},
+    {"fcm-max-devices", OPT_SIZE, "1000000", "device tokens held in all (507 above)",
+     FIELD(fcm_max_devices), 1, 100000000},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -256,7 +280,9 @@ static int pick_word(const char *text, const char *const *words, int n)
  * counter follows the array in hr_config_t. An empty default adds nothing. */
 static int add_repeat(hr_config_t *config, const option_row_t *opt, char *field, const char *text)
 {
-    size_t *count = opt->offset == FIELD(jwt_keys) ? &config->njwt_keys : &config->npublic_topics;
+    size_t *count = opt->offset == FIELD(jwt_keys)       ? &config->njwt_keys
+                    : opt->offset == FIELD(fcm_policies) ? &config->nfcm_policies
+                                                         : &config->npublic_topics;
     if (!*text) return 0;
     if (*count == opt->min || strlen(text) >= opt->max) return -1;
     strcpy(field + *count * opt->max, text);

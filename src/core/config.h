@@ -12,6 +12,7 @@
 #define HR_MAX_CORS_ORIGINS 32
 #define HR_MAX_JWT_KEYS     16 /* --jwt-key, repeatable */
 #define HR_MAX_PUBLIC       64 /* --public-topics, repeatable */
+#define HR_MAX_FCM_POLICIES 32 /* --fcm-policy, repeatable */
 
 enum hr_auth_mode { HR_AUTH_OFF, HR_AUTH_PUBLISH, HR_AUTH_ALL };
 
@@ -71,6 +72,18 @@ typedef struct hr_config_s {
     int64_t presence_lease_ms;     /* cluster: a node silent this long has its users offline */
     unsigned signal_rate;          /* signals a second per sender (token bucket) */
     size_t signal_max_bytes;       /* a signal's payload */
+    /* Push through FCM (docs/PUSH.md). */
+    char fcm_credentials[1024];                  /* service-account JSON; "" = no FCM */
+    char fcm_endpoint[512];                      /* FCM base URL */
+    char fcm_default[16];                        /* never, offline, always */
+    char fcm_policies[HR_MAX_FCM_POLICIES][272]; /* PATTERN=MODE */
+    size_t nfcm_policies;
+    unsigned fcm_retries;
+    unsigned fcm_concurrency;
+    int64_t fcm_backoff_ms;
+    int64_t fcm_timeout_ms;
+    int64_t fcm_token_ttl_ms; /* a device not refreshed this long is removed */
+    size_t fcm_max_devices;   /* devices in all */
 } hr_config_t;
 
 /* Returns 0 to run, 1 when --help/--version was printed, -1 on a bad option (message printed). */

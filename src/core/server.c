@@ -13,6 +13,7 @@
 #include "core/ratelimit.h"
 #include "core/server.h"
 #include "presence/presence_sinks.h"
+#include "push/push.h"
 
 static void on_signal(uv_signal_t *handle, int signum)
 {
@@ -98,6 +99,19 @@ static int open_bus(hr_server_t *server)
     server->bus = hr_bus_new(&bus_config, server->broker, err, sizeof err);
     if (!server->bus) {
         hr_error("redis.config_failed", "url=\"%s\" reason=\"%s\"", config->redis_url, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Devices (loaded from the store) and, with --fcm-credentials, the FCM client's thread. */
+static int open_push(hr_server_t *server)
+{
+    char err[512] = "";
+    server->push = hr_push_new(server->config, server->store, server->presence, err, sizeof err);
+    if (!server->push || hr_push_start(server->push) != 0) {
+        hr_error("push.start_failed", "reason=\"%s\"", err[0] ? err : "thread");
+        fprintf(stderr, "herald: %s\n", err[0] ? err : "cannot start the FCM client");
         return -1;
     }
     return 0;
@@ -248,12 +262,13 @@ int hr_server_run(const hr_config_t *config)
         goto close;
     }
     if (load_store(&server) != 0 || open_limits(&server) != 0 || open_bus(&server) != 0 ||
-        open_presence(&server) != 0 || start_bus(&server) != 0)
+        open_presence(&server) != 0 || open_push(&server) != 0 || start_bus(&server) != 0)
         goto close;
     rc = serve(&server);
     hr_presence_redis_stop(server.presence_redis); /* this node's users go offline now */
-    hr_bus_free(server.bus);                       /* after the workers: they hand it publishes */
 close:
+    hr_bus_free(server.bus);                /* after the workers: they hand it publishes */
+    hr_push_free(server.push);              /* pushes in flight are abandoned */
     server.store->ops->close(server.store); /* writes what is queued; holds message refs */
     for (unsigned w = 0; server.workers && w < server.nworkers; w++)
         if (server.workers[w].id == w && server.workers[w].server)

@@ -21,6 +21,7 @@ struct hr_server_s {
     struct hr_presence_local_s *presence_local; /* its one-process sink, else NULL */
     struct hr_presence_redis_s *presence_redis; /* its cluster sink, else NULL */
     struct hr_ratelimit_s *signal_limit;        /* --signal-rate per sending user */
+    struct hr_push_s *push;                     /* devices and FCM (src/push) */
     atomic_size_t conns_total;                  /* open connections, every worker */
     hr_worker_t *workers;                       /* config->workers of them */
     unsigned nworkers;

@@ -12,6 +12,7 @@
 #include "core/server.h"
 #include "core/worker.h"
 #include "presence/presence_sinks.h"
+#include "push/push.h"
 
 /* Implemented by the HTTP/1 protocol module; the worker only needs to hand it connections. */
 extern const hr_conn_proto_t hr_h1_proto;
@@ -97,6 +98,7 @@ static void on_housekeeping(uv_timer_t *timer)
     if (worker->id == 0 && worker->server->presence) hr_presence_sweep(worker->server->presence);
     if (worker->id == 0 && worker->server->presence_redis)
         hr_presence_redis_tick(worker->server->presence_redis);
+    if (worker->id == 0 && worker->server->push) hr_push_tick(worker->server->push);
     if (worker->id == 0 && worker->server->signal_limit)
         hr_ratelimit_sweep(worker->server->signal_limit, (int64_t)uv_now(&worker->loop));
     if (worker->id == 0 && worker->server->publish_limit)

@@ -29,6 +29,9 @@ static const handler_fn handlers[] = {
     [HR_ROUTE_USER_SIGNAL] = hr_handle_signal,
     [HR_ROUTE_PRESENCE_QUERY] = hr_handle_presence_query,
     [HR_ROUTE_TOPIC_PRESENCE] = hr_handle_topic_presence,
+    [HR_ROUTE_DEVICE] = hr_handle_device,
+    [HR_ROUTE_DEVICES] = hr_handle_devices,
+    [HR_ROUTE_FCM_DEAD] = hr_handle_fcm_dead,
 };
 /* clang-format on */
 

@@ -32,18 +32,21 @@ static const route_t routes[] = {
     {"/v1/users/{topic}/signal", HR_POST, HR_ROUTE_USER_SIGNAL, "POST, OPTIONS"},
     {"/v1/topics/{topic}/presence", HR_GET | HR_HEAD, HR_ROUTE_TOPIC_PRESENCE,
      "GET, HEAD, OPTIONS"},
+    {"/v1/users/{topic}/devices/{token}", HR_PUT | HR_DELETE, HR_ROUTE_DEVICE,
+     "PUT, DELETE, OPTIONS"},
+    {"/v1/users/{topic}/devices", HR_GET | HR_HEAD, HR_ROUTE_DEVICES, "GET, HEAD, OPTIONS"},
+    {"/v1/fcm/dead", HR_GET | HR_HEAD, HR_ROUTE_FCM_DEAD, "GET, HEAD, OPTIONS"},
 };
 
-/* Matches `path` against `pattern`; a "{topic}" segment takes one non-empty path segment. */
-static int path_matches(const char *pattern, const char *path, size_t len, const char **topic,
-                        size_t *topic_len)
+/* Matches `path` against `pattern`; a "{topic}" or "{token}" segment takes one non-empty path
+ * segment. */
+static int path_matches(const char *pattern, const char *path, size_t len, hr_route_match_t *match)
 {
-    static const char capture[] = "{topic}";
     size_t pos = 0;
-    *topic = NULL;
-    *topic_len = 0;
+    match->topic = match->token = NULL;
+    match->topic_len = match->token_len = 0;
     while (*pattern) {
-        const char *brace = strstr(pattern, capture);
+        const char *brace = strchr(pattern, '{');
         size_t literal = brace ? (size_t)(brace - pattern) : strlen(pattern);
         if (len - pos < literal || memcmp(path + pos, pattern, literal) != 0) return 0;
         pos += literal;
@@ -52,10 +55,11 @@ static int path_matches(const char *pattern, const char *path, size_t len, const
         const char *slash = memchr(path + pos, '/', len - pos);
         size_t seg = slash ? (size_t)(slash - (path + pos)) : len - pos;
         if (seg == 0) return 0;
-        *topic = path + pos;
-        *topic_len = seg;
+        int token = strncmp(pattern, "{token}", 7) == 0;
+        *(token ? &match->token : &match->topic) = path + pos;
+        *(token ? &match->token_len : &match->topic_len) = seg;
         pos += seg;
-        pattern += sizeof capture - 1;
+        pattern = strchr(pattern, '}') + 1;
     }
     return pos == len;
 }
@@ -64,7 +68,7 @@ int hr_route(enum hr_method method, const char *path, size_t len, hr_route_match
 {
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         const route_t *route = &routes[i];
-        if (!path_matches(route->pattern, path, len, &match->topic, &match->topic_len)) continue;
+        if (!path_matches(route->pattern, path, len, match)) continue;
         match->id = route->id;
         match->allow = route->allow;
         if (method == HR_OPTIONS || (route->methods & method)) return 200;
@@ -78,11 +82,8 @@ enum hr_method hr_method_parse(const char *name, size_t len)
     static const struct {
         const char *name;
         enum hr_method method;
-    } methods[] = {{"GET", HR_GET},
-                   {"HEAD", HR_HEAD},
-                   {"POST", HR_POST},
-                   {"DELETE", HR_DELETE},
-                   {"OPTIONS", HR_OPTIONS}};
+    } methods[] = {{"GET", HR_GET},       {"HEAD", HR_HEAD}, {"POST", HR_POST},
+                   {"DELETE", HR_DELETE}, {"PUT", HR_PUT},   {"OPTIONS", HR_OPTIONS}};
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
         if (strlen(methods[i].name) == len && memcmp(methods[i].name, name, len) == 0)
             return methods[i].method;

@@ -1,11 +1,19 @@
-/* Maps (method, path) to a route. Pure: a static table, segment matching, one `{topic}` capture.
+/* Maps (method, path) to a route. Pure: a static table, segment matching, `{topic}` and
+ * `{token}` captures.
  * A path that matches with another method gives 405 and the Allow list. */
 #ifndef HR_ROUTER_H
 #define HR_ROUTER_H
 
 #include <stddef.h>
 
-enum hr_method { HR_GET = 1, HR_HEAD = 2, HR_POST = 4, HR_DELETE = 8, HR_OPTIONS = 16 };
+enum hr_method {
+    HR_GET = 1,
+    HR_HEAD = 2,
+    HR_POST = 4,
+    HR_DELETE = 8,
+    HR_OPTIONS = 16,
+    HR_PUT = 32
+};
 
 enum hr_route_id {
     HR_ROUTE_HEALTH,            /* GET /healthz */
@@ -25,12 +33,17 @@ enum hr_route_id {
     HR_ROUTE_USER_SIGNAL,       /* POST /v1/users/{id}/signal */
     HR_ROUTE_PRESENCE_QUERY,    /* POST /v1/presence/query */
     HR_ROUTE_TOPIC_PRESENCE,    /* GET /v1/topics/{topic}/presence */
+    HR_ROUTE_DEVICE,            /* PUT, DELETE /v1/users/{id}/devices/{token} */
+    HR_ROUTE_DEVICES,           /* GET /v1/users/{id}/devices */
+    HR_ROUTE_FCM_DEAD,          /* GET /v1/fcm/dead */
 };
 
 typedef struct hr_route_match_s {
     enum hr_route_id id;
     const char *topic; /* into the path; NULL when the route has none */
     size_t topic_len;
+    const char *token; /* a second capture, {token}; NULL when none */
+    size_t token_len;
     const char *allow; /* for 405 and OPTIONS: e.g. "GET, HEAD, OPTIONS" */
 } hr_route_match_t;
 

@@ -9,7 +9,11 @@
  *   messages(id INTEGER PRIMARY KEY, topic TEXT, time_ms, event TEXT, data BLOB, retry_ms, binary)
  *   messages_topic ON messages(topic, id)
  *   topics(name TEXT PRIMARY KEY, floor_id INTEGER)
- *   last_seen(user TEXT PRIMARY KEY, seen_ms INTEGER)   presence (src/presence), version 2 */
+ *   last_seen(user TEXT PRIMARY KEY, seen_ms INTEGER)   presence (src/presence), version 2
+ *   devices(token TEXT PRIMARY KEY, user, body TEXT, updated_ms)   push (src/push), version 3
+ *
+ * Devices are written from workers on a second connection (`aux`, synchronous=NORMAL): one
+ * short transaction each, never inside the writer's batches, durable against kill -9. */
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -24,7 +28,7 @@
 #include "core/log.h"
 #include "store/store.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define TRIM_EVERY_MS  1000
 #define REFUSE_MS      1000   /* after a failed write, refuse publishes this long */
 #define SEEN_QUEUE_MAX 100000 /* last-seen times waiting for the writer; more are dropped */
@@ -38,6 +42,7 @@ typedef struct sqlite_store_s {
     hr_store_t base;
     hr_store_config_t config;
     sqlite3 *db;
+    sqlite3 *aux; /* devices, from any thread (see the top) */
     sqlite3_stmt *insert;
     pthread_t thread;
     pthread_mutex_t lock;
@@ -70,6 +75,10 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "CREATE TABLE topics (name TEXT PRIMARY KEY, floor_id INTEGER NOT NULL DEFAULT 0);",
     /* 1 -> 2 */
     "CREATE TABLE last_seen (user TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 2 -> 3 */
+    "CREATE TABLE devices (token TEXT PRIMARY KEY, user TEXT NOT NULL, body TEXT NOT NULL,"
+    " updated_ms INTEGER NOT NULL);"
+    "CREATE INDEX devices_updated ON devices (updated_ms);",
 };
 
 /* Brings the schema to SCHEMA_VERSION, one transaction per step. */
@@ -181,6 +190,13 @@ static int open_db(sqlite_store_t *store, char *err, size_t err_size)
         snprintf(err, err_size, "%s: %s", path, sqlite3_errmsg(store->db));
         return -1;
     }
+    if (sqlite3_open_v2(path, &store->aux, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+            SQLITE_OK ||
+        sqlite3_exec(store->aux, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, err_size, "%s: second connection: %s", path, sqlite3_errmsg(store->aux));
+        return -1;
+    }
+    sqlite3_busy_timeout(store->aux, 5000);
     return 0;
 }
 
@@ -518,6 +534,62 @@ static int sqlite_seen_get(hr_store_t *base, const char *user, size_t len, int64
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
+static int sqlite_device_put(hr_store_t *base, const hr_store_device_t *row)
+{
+    sqlite_store_t *store = (sqlite_store_t *)base;
+    sqlite3_stmt *put;
+    if (sqlite3_prepare_v2(store->aux,
+                           "INSERT INTO devices (token, user, body, updated_ms) VALUES (?, ?, ?, ?)"
+                           " ON CONFLICT (token) DO UPDATE SET user = excluded.user,"
+                           " body = excluded.body, updated_ms = excluded.updated_ms",
+                           -1, &put, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(put, 1, row->token, (int)row->token_len, SQLITE_STATIC);
+    sqlite3_bind_text(put, 2, row->user, (int)row->user_len, SQLITE_STATIC);
+    sqlite3_bind_text(put, 3, row->body, (int)row->body_len, SQLITE_STATIC);
+    sqlite3_bind_int64(put, 4, row->updated_ms);
+    int rc = sqlite3_step(put) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(put);
+    return rc;
+}
+
+static int sqlite_device_del(hr_store_t *base, const char *token, size_t len)
+{
+    sqlite_store_t *store = (sqlite_store_t *)base;
+    sqlite3_stmt *del;
+    if (sqlite3_prepare_v2(store->aux, "DELETE FROM devices WHERE token = ?", -1, &del, NULL) !=
+        SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(del, 1, token, (int)len, SQLITE_STATIC);
+    int rc = sqlite3_step(del) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(del);
+    return rc;
+}
+
+static int sqlite_device_each(hr_store_t *base, int (*fn)(void *arg, const hr_store_device_t *row),
+                              void *arg)
+{
+    sqlite_store_t *store = (sqlite_store_t *)base;
+    sqlite3_stmt *rows;
+    if (sqlite3_prepare_v2(store->aux,
+                           "SELECT token, user, body, updated_ms FROM devices ORDER BY updated_ms",
+                           -1, &rows, NULL) != SQLITE_OK)
+        return -1;
+    int step;
+    while ((step = sqlite3_step(rows)) == SQLITE_ROW) {
+        hr_store_device_t row = {(const char *)sqlite3_column_text(rows, 0),
+                                 (size_t)sqlite3_column_bytes(rows, 0),
+                                 (const char *)sqlite3_column_text(rows, 1),
+                                 (size_t)sqlite3_column_bytes(rows, 1),
+                                 (const char *)sqlite3_column_text(rows, 2),
+                                 (size_t)sqlite3_column_bytes(rows, 2),
+                                 sqlite3_column_int64(rows, 3)};
+        if (fn(arg, &row) != 0) break;
+    }
+    sqlite3_finalize(rows);
+    return step == SQLITE_DONE || step == SQLITE_ROW ? 0 : -1;
+}
+
 /* The writer: sleep until something is queued (or it is time to trim); in batch mode gather
  * for up to batch_ms; write it all in one transaction; repeat. On stop, write what is left. */
 static void *writer_main(void *arg)
@@ -577,6 +649,7 @@ static void sqlite_close(hr_store_t *base)
     free(store->touched);
     sqlite3_finalize(store->insert);
     sqlite3_close(store->db);
+    sqlite3_close(store->aux);
     pthread_mutex_destroy(&store->lock);
     pthread_cond_destroy(&store->wake);
     hr_store_destroy(&store->base);
@@ -590,9 +663,10 @@ static int sqlite_start(hr_store_t *base)
     return pthread_create(&store->thread, NULL, writer_main, store) == 0 ? 0 : -1;
 }
 
-static const hr_store_ops_t sqlite_ops = {"sqlite",        sqlite_load,    sqlite_read_since,
-                                          sqlite_start,    sqlite_append,  sqlite_close,
-                                          sqlite_seen_put, sqlite_seen_get};
+static const hr_store_ops_t sqlite_ops = {"sqlite",          sqlite_load,       sqlite_read_since,
+                                          sqlite_start,      sqlite_append,     sqlite_close,
+                                          sqlite_seen_put,   sqlite_seen_get,   sqlite_device_put,
+                                          sqlite_device_del, sqlite_device_each};
 
 hr_store_t *hr_store_sqlite_open(const hr_store_config_t *config, char *err, size_t err_size)
 {

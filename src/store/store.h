@@ -32,6 +32,17 @@ typedef struct hr_store_sink_s {
     void *arg;
 } hr_store_sink_t;
 
+/* A device token row (src/push/devices.c); body is the device's JSON. */
+typedef struct hr_store_device_s {
+    const char *token;
+    size_t token_len;
+    const char *user;
+    size_t user_len;
+    const char *body;
+    size_t body_len;
+    int64_t updated_ms;
+} hr_store_device_t;
+
 typedef struct hr_store_ops_s {
     const char *name;
     /* Reads every retained topic and up to `per_topic` newest messages of each. */
@@ -50,6 +61,13 @@ typedef struct hr_store_ops_s {
      * user was never seen; -1 on error). Any thread. */
     void (*seen_put)(hr_store_t *store, const char *user, size_t len, int64_t unix_ms);
     int (*seen_get)(hr_store_t *store, const char *user, size_t len, int64_t *unix_ms);
+    /* Push's device tokens (NULL in a store that keeps none): each a short transaction on the
+     * store's second connection (WAL, synchronous=NORMAL: it survives kill -9, not a power
+     * cut), from any thread. each: every row, least recently updated first (start-up). */
+    int (*device_put)(hr_store_t *store, const hr_store_device_t *row);
+    int (*device_del)(hr_store_t *store, const char *token, size_t len);
+    int (*device_each)(hr_store_t *store, int (*fn)(void *arg, const hr_store_device_t *row),
+                       void *arg);
 } hr_store_ops_t;
 
 #define HR_STORE_FAILED_RANGES 16
