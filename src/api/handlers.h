@@ -21,6 +21,14 @@ void hr_handle_signal(hr_exchange_t *ex);         /* api/signal.c */
 void hr_handle_device(hr_exchange_t *ex);         /* api/devices.c */
 void hr_handle_devices(hr_exchange_t *ex);        /* api/devices.c */
 void hr_handle_fcm_dead(hr_exchange_t *ex);       /* api/devices.c */
+void hr_handle_delayed(hr_exchange_t *ex);        /* api/delayed.c: GET list, DELETE one */
+
+struct hr_pub_body_s;
+/* A publish with deliver_at or delay: kept, answered 202 {"delayed","deliver_at"}. */
+void hr_api_publish_later(hr_exchange_t *ex, const char *const *names, const size_t *lens, size_t n,
+                          const struct hr_pub_body_s *body);
+/* Worker 0: publishes what is due (api/delayed.c). */
+void hr_delayed_fire_due(hr_worker_t *worker);
 
 struct hr_pubreq_s;
 /* Submits a publish and answers it, now or (Redis, the disk) when it finishes, in request

@@ -7,6 +7,7 @@
 #include "api/handlers.h"
 #include "api/publish_body.h"
 #include "api/pubreq.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/id.h"
 #include "core/log.h"
@@ -46,6 +47,17 @@ static int parse_raw(hr_exchange_t *ex, hr_pub_body_t *body)
         return -1;
     }
     body->retry_ms = (uint32_t)retry_ms;
+    const hr_qparam_t *at = hr_query_get(ex->params, ex->nparams, "deliver_at");
+    const hr_qparam_t *delay = hr_query_get(ex->params, ex->nparams, "delay");
+    int64_t now = hr_clock_unix_ms();
+    if ((at && delay) ||
+        (at && hr_deliver_at_parse(at->value, at->value_len, now, &body->deliver_at_ms) != 0) ||
+        (delay && hr_delay_parse(delay->value, delay->value_len, now, &body->deliver_at_ms) != 0)) {
+        hr_respond_error(ex, 400,
+                         "deliver_at is an RFC 3339 time or unix ms, delay whole ms; one of them, "
+                         "at most 30 days ahead");
+        return -1;
+    }
     const hr_qparam_t *fcm = hr_query_get(ex->params, ex->nparams, "fcm");
     if (fcm && !(body->fcm = hr_fcm_mode_parse(fcm->value, fcm->value_len))) {
         hr_respond_error(ex, 400, "fcm must be never, offline or always");
@@ -189,7 +201,7 @@ void hr_handle_publish(hr_exchange_t *ex)
         goto done;
     }
     if (body.deliver_at_ms) {
-        hr_respond_error(ex, 501, "delayed messages (deliver_at, delay) are not served yet");
+        hr_api_publish_later(ex, names, lens, n, &body);
         goto done;
     }
     int64_t wait_ms = hr_pubreq_rate_wait(ex->worker, ex->conn->peer);

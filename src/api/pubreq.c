@@ -93,7 +93,8 @@ static int submit_local(hr_pubreq_t *req)
     for (size_t i = 0; i < req->n; i++) {
         hr_publish_t pub = {req->items[i].topic, req->items[i].topic_len, req->bus.event,
                             req->bus.event_len,  req->bus.data,           req->bus.data_len,
-                            req->bus.retry_ms,   req->bus.want_id,        req->bus.binary};
+                            req->bus.retry_ms,   req->bus.want_id,        req->bus.binary,
+                            req->delayed_id};
         int rc = hr_broker_publish(req->worker->broker, &pub, &req->items[i].id);
         if (rc != 0) {
             req->result = rc == HR_ECONFLICT  ? HR_PUB_CONFLICT

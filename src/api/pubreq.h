@@ -39,6 +39,7 @@ struct hr_pubreq_s {
     char *copy;           /* event and data, for the bus thread */
     enum hr_fcm_mode fcm; /* push policy of this publish (docs/PUSH.md) */
     json_t *push;         /* its "push" fields, or NULL (a reference) */
+    uint64_t delayed_id;  /* set by src/delay: the schedule this publish retires */
     int waiting_disk, cancelled;
 };
 

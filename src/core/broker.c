@@ -298,6 +298,7 @@ int hr_broker_publish(hr_broker_t *broker, const hr_publish_t *pub, uint64_t *id
 {
     hr_msg_t *msg = hr_msg_new(pub->event, pub->event ? pub->event_len : 0, pub->data,
                                pub->data_len, pub->retry_ms, pub->binary);
+    if (msg) msg->delayed_id = pub->delayed_id;
     if (!msg) return HR_ENOMEM;
     unsigned char wake[broker->config.workers];
     memset(wake, 0, sizeof wake);

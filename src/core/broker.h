@@ -75,9 +75,11 @@ typedef struct hr_publish_s {
     size_t event_len;
     const char *data;
     size_t data_len;
-    uint32_t retry_ms; /* 0 = none */
-    uint64_t want_id;  /* 0 = assign the next id; else must exceed every id so far */
-    int binary;        /* sent as binary (e.g. a WebSocket binary frame) */
+    uint32_t retry_ms;   /* 0 = none */
+    uint64_t want_id;    /* 0 = assign the next id; else must exceed every id so far */
+    int binary;          /* sent as binary (e.g. a WebSocket binary frame) */
+    uint64_t delayed_id; /* the delayed message this publish delivers (its store row goes in the
+                            same transaction as the message: once, even across a crash); 0 */
 } hr_publish_t;
 
 typedef struct hr_gap_s {

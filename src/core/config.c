@@ -190,6 +190,10 @@ static const option_row_t options[] = {
      365ull * 86400000},
     {"fcm-max-devices", OPT_SIZE, "1000000", "device tokens held in all (507 above)",
      FIELD(fcm_max_devices), 1, 100000000},
+    {"delayed-max", OPT_SIZE, "100000", "delayed messages held at once (507 above)",
+     FIELD(delayed_max), 1, 100000000},
+    {"delayed-max-bytes", OPT_SIZE, "67108864", "bytes of delayed messages held (507 above)",
+     FIELD(delayed_max_bytes), 1024, 1ull << 40},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])

@@ -84,6 +84,8 @@ typedef struct hr_config_s {
     int64_t fcm_timeout_ms;
     int64_t fcm_token_ttl_ms; /* a device not refreshed this long is removed */
     size_t fcm_max_devices;   /* devices in all */
+    size_t delayed_max;       /* delayed messages held at once */
+    size_t delayed_max_bytes; /* and their bytes */
 } hr_config_t;
 
 /* Returns 0 to run, 1 when --help/--version was printed, -1 on a bad option (message printed). */

@@ -38,6 +38,7 @@ typedef struct hr_msg_s {
     size_t data_len;        /* bytes in data */
     uint32_t retry_ms;      /* SSE retry hint; 0 means none */
     int binary;             /* data is not UTF-8 text (or was sent as binary) */
+    uint64_t delayed_id;    /* a delayed message (src/delay) this one retires when stored; 0 */
     hr_list_t hist_link;    /* in the history budget's order while a history holds it */
     _Atomic(hr_encoded_t *) encoded[HR_ENC_MAX]; /* per-transport cache, set once */
 } hr_msg_t;

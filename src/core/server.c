@@ -14,6 +14,7 @@
 #include "core/server.h"
 #include "presence/presence_sinks.h"
 #include "push/push.h"
+#include "delay/delayed.h"
 
 static void on_signal(uv_signal_t *handle, int signum)
 {
@@ -108,7 +109,16 @@ static int open_bus(hr_server_t *server)
 static int open_push(hr_server_t *server)
 {
     char err[512] = "";
-    server->push = hr_push_new(server->config, server->store, server->presence, err, sizeof err);
+    const hr_config_t *config = server->config;
+    if (!server->bus) { /* cluster mode keeps no schedule yet (docs/PUSH.md) */
+        server->delayed =
+            hr_delayed_new(server->store, config->delayed_max, config->delayed_max_bytes);
+        if (!server->delayed || hr_delayed_load(server->delayed) != 0) {
+            hr_error("delayed.start_failed", "reason=\"cannot load the schedule\"");
+            return -1;
+        }
+    }
+    server->push = hr_push_new(config, server->store, server->presence, err, sizeof err);
     if (!server->push || hr_push_start(server->push) != 0) {
         hr_error("push.start_failed", "reason=\"%s\"", err[0] ? err : "thread");
         fprintf(stderr, "herald: %s\n", err[0] ? err : "cannot start the FCM client");
@@ -267,8 +277,9 @@ int hr_server_run(const hr_config_t *config)
     rc = serve(&server);
     hr_presence_redis_stop(server.presence_redis); /* this node's users go offline now */
 close:
-    hr_bus_free(server.bus);                /* after the workers: they hand it publishes */
-    hr_push_free(server.push);              /* pushes in flight are abandoned */
+    hr_bus_free(server.bus);   /* after the workers: they hand it publishes */
+    hr_push_free(server.push); /* pushes in flight are abandoned */
+    hr_delayed_free(server.delayed);
     server.store->ops->close(server.store); /* writes what is queued; holds message refs */
     for (unsigned w = 0; server.workers && w < server.nworkers; w++)
         if (server.workers[w].id == w && server.workers[w].server)

@@ -13,6 +13,7 @@
 #include "core/worker.h"
 #include "presence/presence_sinks.h"
 #include "push/push.h"
+#include "api/handlers.h"
 
 /* Implemented by the HTTP/1 protocol module; the worker only needs to hand it connections. */
 extern const hr_conn_proto_t hr_h1_proto;
@@ -105,6 +106,13 @@ static void on_housekeeping(uv_timer_t *timer)
         hr_ratelimit_sweep(worker->server->publish_limit, (int64_t)uv_now(&worker->loop));
 }
 
+/* Worker 0, every 100 ms: delayed messages that are due are published. */
+static void on_delay_timer(uv_timer_t *timer)
+{
+    hr_worker_t *worker = timer->data;
+    if (!worker->stopping) hr_delayed_fire_due(worker);
+}
+
 static void close_all(hr_worker_t *worker)
 {
     hr_list_t *head = &worker->conns;
@@ -116,7 +124,8 @@ static void close_all(hr_worker_t *worker)
     uv_handle_t *handles[] = {
         (uv_handle_t *)&worker->inbox_wake,         (uv_handle_t *)&worker->stop_wake,
         (uv_handle_t *)&worker->durable_wake,       (uv_handle_t *)&worker->heartbeat_timer,
-        (uv_handle_t *)&worker->housekeeping_timer, (uv_handle_t *)&worker->grace_timer};
+        (uv_handle_t *)&worker->housekeeping_timer, (uv_handle_t *)&worker->grace_timer,
+        (uv_handle_t *)&worker->delay_timer};
     for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++)
         if (!uv_is_closing(handles[i])) uv_close(handles[i], NULL);
     hr_timeq_close(&worker->timeouts);
@@ -197,6 +206,7 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const 
     uv_timer_init(&worker->loop, &worker->heartbeat_timer);
     uv_timer_init(&worker->loop, &worker->housekeeping_timer);
     uv_timer_init(&worker->loop, &worker->grace_timer);
+    uv_timer_init(&worker->loop, &worker->delay_timer);
     hr_timeq_init(&worker->loop, &worker->timeouts);
     worker->listener.data = worker;
     worker->inbox_wake.data = worker;
@@ -204,6 +214,7 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const 
     worker->heartbeat_timer.data = worker;
     worker->housekeeping_timer.data = worker;
     worker->grace_timer.data = worker;
+    worker->delay_timer.data = worker;
     rc = uv_tcp_open(&worker->listener, fd);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&worker->listener, 4096, on_connection);
     if (rc != 0) return rc;
@@ -211,6 +222,7 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const 
     uint64_t beat = (uint64_t)config->heartbeat_ms;
     uv_timer_start(&worker->heartbeat_timer, on_heartbeat, beat, beat);
     uv_timer_start(&worker->housekeeping_timer, on_housekeeping, 1000, 1000);
+    if (id == 0 && server->delayed) uv_timer_start(&worker->delay_timer, on_delay_timer, 100, 100);
     return 0;
 }
 

@@ -32,6 +32,7 @@ static const handler_fn handlers[] = {
     [HR_ROUTE_DEVICE] = hr_handle_device,
     [HR_ROUTE_DEVICES] = hr_handle_devices,
     [HR_ROUTE_FCM_DEAD] = hr_handle_fcm_dead,
+    [HR_ROUTE_DELAYED] = hr_handle_delayed,
 };
 /* clang-format on */
 

@@ -36,6 +36,8 @@ static const route_t routes[] = {
      "PUT, DELETE, OPTIONS"},
     {"/v1/users/{topic}/devices", HR_GET | HR_HEAD, HR_ROUTE_DEVICES, "GET, HEAD, OPTIONS"},
     {"/v1/fcm/dead", HR_GET | HR_HEAD, HR_ROUTE_FCM_DEAD, "GET, HEAD, OPTIONS"},
+    {"/v1/delayed", HR_GET | HR_HEAD, HR_ROUTE_DELAYED, "GET, HEAD, OPTIONS"},
+    {"/v1/delayed/{topic}", HR_DELETE, HR_ROUTE_DELAYED, "DELETE, OPTIONS"},
 };
 
 /* Matches `path` against `pattern`; a "{topic}" or "{token}" segment takes one non-empty path

@@ -36,6 +36,7 @@ enum hr_route_id {
     HR_ROUTE_DEVICE,            /* PUT, DELETE /v1/users/{id}/devices/{token} */
     HR_ROUTE_DEVICES,           /* GET /v1/users/{id}/devices */
     HR_ROUTE_FCM_DEAD,          /* GET /v1/fcm/dead */
+    HR_ROUTE_DELAYED,           /* GET /v1/delayed, DELETE /v1/delayed/{id} */
 };
 
 typedef struct hr_route_match_s {

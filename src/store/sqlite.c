@@ -11,6 +11,8 @@
  *   topics(name TEXT PRIMARY KEY, floor_id INTEGER)
  *   last_seen(user TEXT PRIMARY KEY, seen_ms INTEGER)   presence (src/presence), version 2
  *   devices(token TEXT PRIMARY KEY, user, body TEXT, updated_ms)   push (src/push), version 3
+ *   delayed(id INTEGER PRIMARY KEY, due_ms, request TEXT)   src/delay, version 4: a row goes in
+ *     the transaction that stores the message it became (messages carry its delayed_id)
  *
  * Devices are written from workers on a second connection (`aux`, synchronous=NORMAL): one
  * short transaction each, never inside the writer's batches, durable against kill -9. */
@@ -28,7 +30,7 @@
 #include "core/log.h"
 #include "store/store.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define TRIM_EVERY_MS  1000
 #define REFUSE_MS      1000   /* after a failed write, refuse publishes this long */
 #define SEEN_QUEUE_MAX 100000 /* last-seen times waiting for the writer; more are dropped */
@@ -44,6 +46,7 @@ typedef struct sqlite_store_s {
     sqlite3 *db;
     sqlite3 *aux; /* devices, from any thread (see the top) */
     sqlite3_stmt *insert;
+    sqlite3_stmt *retire; /* DELETE FROM delayed WHERE id = ? (writer thread) */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -79,6 +82,9 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "CREATE TABLE devices (token TEXT PRIMARY KEY, user TEXT NOT NULL, body TEXT NOT NULL,"
     " updated_ms INTEGER NOT NULL);"
     "CREATE INDEX devices_updated ON devices (updated_ms);",
+    /* 3 -> 4 */
+    "CREATE TABLE delayed (id INTEGER PRIMARY KEY AUTOINCREMENT, due_ms INTEGER NOT NULL,"
+    " request TEXT NOT NULL);",
 };
 
 /* Brings the schema to SCHEMA_VERSION, one transaction per step. */
@@ -187,6 +193,11 @@ static int open_db(sqlite_store_t *store, char *err, size_t err_size)
             "INSERT INTO messages (id, topic, time_ms, event, data, retry_ms, binary)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             -1, &store->insert, NULL) != SQLITE_OK) {
+        snprintf(err, err_size, "%s: %s", path, sqlite3_errmsg(store->db));
+        return -1;
+    }
+    if (sqlite3_prepare_v2(store->db, "DELETE FROM delayed WHERE id = ?", -1, &store->retire,
+                           NULL) != SQLITE_OK) {
         snprintf(err, err_size, "%s: %s", path, sqlite3_errmsg(store->db));
         return -1;
     }
@@ -351,6 +362,11 @@ static void write_batch(sqlite_store_t *store, hr_msg_t **batch, size_t n)
         sqlite3_bind_int(ins, 7, msg->binary);
         ok = sqlite3_step(ins) == SQLITE_DONE;
         sqlite3_reset(ins);
+        if (ok && msg->delayed_id) { /* delivered: its schedule goes with it, atomically */
+            sqlite3_bind_int64(store->retire, 1, (sqlite3_int64)msg->delayed_id);
+            ok = sqlite3_step(store->retire) == SQLITE_DONE;
+            sqlite3_reset(store->retire);
+        }
     }
     if (ok) ok = exec(store, "COMMIT", NULL, 0) == 0;
     if (ok) {
@@ -590,6 +606,53 @@ static int sqlite_device_each(hr_store_t *base, int (*fn)(void *arg, const hr_st
     return step == SQLITE_DONE || step == SQLITE_ROW ? 0 : -1;
 }
 
+static int sqlite_delayed_put(hr_store_t *base, int64_t due_ms, const char *request, uint64_t *id)
+{
+    sqlite_store_t *store = (sqlite_store_t *)base;
+    sqlite3_stmt *put;
+    if (sqlite3_prepare_v2(store->aux, "INSERT INTO delayed (due_ms, request) VALUES (?, ?)", -1,
+                           &put, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(put, 1, due_ms);
+    sqlite3_bind_text(put, 2, request, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(put) == SQLITE_DONE ? 0 : -1;
+    if (rc == 0) *id = (uint64_t)sqlite3_last_insert_rowid(store->aux);
+    sqlite3_finalize(put);
+    return rc;
+}
+
+static int sqlite_delayed_del(hr_store_t *base, uint64_t id)
+{
+    sqlite_store_t *store = (sqlite_store_t *)base;
+    sqlite3_stmt *del;
+    if (sqlite3_prepare_v2(store->aux, "DELETE FROM delayed WHERE id = ?", -1, &del, NULL) !=
+        SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(del, 1, (sqlite3_int64)id);
+    int rc = sqlite3_step(del) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(del);
+    return rc;
+}
+
+static int sqlite_delayed_each(hr_store_t *base,
+                               int (*fn)(void *arg, uint64_t id, int64_t due_ms,
+                                         const char *request),
+                               void *arg)
+{
+    sqlite_store_t *store = (sqlite_store_t *)base;
+    sqlite3_stmt *rows;
+    if (sqlite3_prepare_v2(store->aux, "SELECT id, due_ms, request FROM delayed ORDER BY due_ms",
+                           -1, &rows, NULL) != SQLITE_OK)
+        return -1;
+    int step;
+    while ((step = sqlite3_step(rows)) == SQLITE_ROW)
+        if (fn(arg, (uint64_t)sqlite3_column_int64(rows, 0), sqlite3_column_int64(rows, 1),
+               (const char *)sqlite3_column_text(rows, 2)) != 0)
+            break;
+    sqlite3_finalize(rows);
+    return step == SQLITE_DONE || step == SQLITE_ROW ? 0 : -1;
+}
+
 /* The writer: sleep until something is queued (or it is time to trim); in batch mode gather
  * for up to batch_ms; write it all in one transaction; repeat. On stop, write what is left. */
 static void *writer_main(void *arg)
@@ -648,6 +711,7 @@ static void sqlite_close(hr_store_t *base)
         free(store->touched[i]);
     free(store->touched);
     sqlite3_finalize(store->insert);
+    sqlite3_finalize(store->retire);
     sqlite3_close(store->db);
     sqlite3_close(store->aux);
     pthread_mutex_destroy(&store->lock);
@@ -663,10 +727,11 @@ static int sqlite_start(hr_store_t *base)
     return pthread_create(&store->thread, NULL, writer_main, store) == 0 ? 0 : -1;
 }
 
-static const hr_store_ops_t sqlite_ops = {"sqlite",          sqlite_load,       sqlite_read_since,
-                                          sqlite_start,      sqlite_append,     sqlite_close,
-                                          sqlite_seen_put,   sqlite_seen_get,   sqlite_device_put,
-                                          sqlite_device_del, sqlite_device_each};
+static const hr_store_ops_t sqlite_ops = {
+    "sqlite",           sqlite_load,        sqlite_read_since,  sqlite_start,
+    sqlite_append,      sqlite_close,       sqlite_seen_put,    sqlite_seen_get,
+    sqlite_device_put,  sqlite_device_del,  sqlite_device_each, sqlite_delayed_put,
+    sqlite_delayed_del, sqlite_delayed_each};
 
 hr_store_t *hr_store_sqlite_open(const hr_store_config_t *config, char *err, size_t err_size)
 {

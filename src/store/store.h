@@ -68,6 +68,13 @@ typedef struct hr_store_ops_s {
     int (*device_del)(hr_store_t *store, const char *token, size_t len);
     int (*device_each)(hr_store_t *store, int (*fn)(void *arg, const hr_store_device_t *row),
                        void *arg);
+    /* Delayed messages (src/delay), on the same second connection: put returns the row id; a
+     * message published with that delayed_id deletes the row in its own write (append). */
+    int (*delayed_put)(hr_store_t *store, int64_t due_ms, const char *request, uint64_t *id);
+    int (*delayed_del)(hr_store_t *store, uint64_t id);
+    int (*delayed_each)(hr_store_t *store,
+                        int (*fn)(void *arg, uint64_t id, int64_t due_ms, const char *request),
+                        void *arg);
 } hr_store_ops_t;
 
 #define HR_STORE_FAILED_RANGES 16

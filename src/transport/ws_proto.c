@@ -10,6 +10,7 @@
 
 #include "api/msg_json.h"
 #include "api/presence.h"
+#include "delay/delayed.h"
 #include "auth/auth.h"
 #include "api/publish_body.h"
 #include "api/pubreq.h"
@@ -689,6 +690,33 @@ static void do_unsubscribe(hr_ws_t *ws, json_t *root, json_t *req)
     send_json(ws, ack);
 }
 
+/* deliver_at / delay: kept by src/delay, acked with {"delayed": id, "deliver_at"}. */
+static void publish_later(hr_ws_t *ws, json_t *req, const hr_pub_body_t *body,
+                          const char *const *names, const size_t *lens, size_t n)
+{
+    hr_delayed_t *delayed = ws->worker->server->delayed;
+    uint64_t id;
+    if (!authorized(ws, req, HR_ACCESS_PUBLISH, names, lens, n)) return;
+    if (!delayed) {
+        send_error(ws, req, "unavailable", "delayed messages are not served in cluster mode yet");
+        return;
+    }
+    if (body->want_id) {
+        send_error(ws, req, "bad_request", "\"id\" cannot be chosen for a delayed message");
+        return;
+    }
+    int rc = hr_delayed_add(delayed, names, lens, n, body, 0, body->deliver_at_ms, &id);
+    if (rc != 0) {
+        send_error(ws, req, rc == HR_ELIMIT ? "limit" : "internal",
+                   rc == HR_ELIMIT ? "delayed messages at their limit" : "cannot keep it");
+        return;
+    }
+    json_t *ack = reply("ack", req);
+    json_object_set_new(ack, "delayed", json_integer((json_int_t)id));
+    json_object_set_new(ack, "deliver_at", json_integer(body->deliver_at_ms));
+    send_json(ws, ack);
+}
+
 static void do_publish(hr_ws_t *ws, json_t *root, json_t *req)
 {
     size_t max = ws->worker->config->max_topics_per_sub, n;
@@ -711,7 +739,10 @@ static void do_publish(hr_ws_t *ws, json_t *root, json_t *req)
             return;
         }
     }
-    publish(ws, req, &body, 0, names, lens, n);
+    if (body.deliver_at_ms)
+        publish_later(ws, req, &body, names, lens, n);
+    else
+        publish(ws, req, &body, 0, names, lens, n);
     hr_pub_body_free(&body);
 }
 

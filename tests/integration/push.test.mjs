@@ -141,6 +141,44 @@ test('FCM outcomes: unregistered and invalid tokens remove the device; 429/503 r
   fcm.script = () => ({ status: 200 });
 });
 
+test('a delayed message is pushed at its time, not before', async () => {
+  await put(h.url, 'hal', 'tok-hal', { platform: 'android' });
+  const sent = Date.now();
+  const res = await fetch(`${h.url}/v1/users/hal/messages`, { method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ data: 'reminder', delay: 800, push: { title: 'Reminder' } }) });
+  assert.equal(res.status, 202);
+  await sleep(400);
+  assert.equal(pushesTo('tok-hal').length, 0, 'not before its time');
+  await waitFor(() => pushesTo('tok-hal').length === 1, { what: 'the delayed push' });
+  assert.ok(pushesTo('tok-hal')[0].at - sent >= 790);
+  assert.equal(pushesTo('tok-hal')[0].message.notification.title, 'Reminder');
+});
+
+test('with --auth publish a user manages only its own devices; the admin key any', async () => {
+  const crypto = await import('node:crypto');
+  const secret = crypto.randomBytes(16).toString('hex');
+  const admin = crypto.randomBytes(16).toString('hex');
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const mint = (sub) => {
+    const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, exp: Math.floor(Date.now() / 1000) + 300 })}`;
+    return `${input}.${crypto.createHmac('sha256', secret).update(input).digest('base64url')}`;
+  };
+  const node = await startHerald(['--auth', 'publish', '--jwt-key', `hs256:${secret}`, '--admin-key', admin]);
+  try {
+    const as = (token) => ({ Authorization: `Bearer ${token}` });
+    const body = JSON.stringify({ platform: 'web' });
+    assert.equal((await fetch(`${node.url}/v1/users/ivy/devices/tok-ivy`, { method: 'PUT', body, headers: as(mint('ivy')) })).status, 200);
+    assert.equal((await fetch(`${node.url}/v1/users/ivy/devices/tok-evil`, { method: 'PUT', body, headers: as(mint('mallory')) })).status, 403);
+    assert.equal((await fetch(`${node.url}/v1/users/ivy/devices/tok-evil`, { method: 'PUT', body })).status, 401);
+    assert.equal((await fetch(`${node.url}/v1/users/ivy/devices`, { headers: as(mint('mallory')) })).status, 403);
+    const listed = await (await fetch(`${node.url}/v1/users/ivy/devices`, { headers: as(admin) })).json();
+    assert.deepEqual(listed.devices.map((d) => d.token), ['tok-ivy']);
+    assert.equal((await fetch(`${node.url}/v1/fcm/dead`)).status, 401, 'dead letters are the admin\'s');
+    assert.equal((await fetch(`${node.url}/v1/users/ivy/devices/tok-ivy`, { method: 'DELETE', headers: as(admin) })).status, 204);
+  } finally { await node.stop(); }
+});
+
 test('a hung FCM does not hold live delivery back', async () => {
   // An FCM that accepts connections and never answers.
   const sockets = [];

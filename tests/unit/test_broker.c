@@ -126,7 +126,7 @@ static void single_node_other_epoch_is_a_gap(void **state)
     assert_int_equal(hr_broker_subscribe(broker, &sub, &name, &len, 1, &since, &replay), 0);
     assert_int_equal(replay.ngaps, 1);
     hr_replay_free(&replay);
-    hr_publish_t pub = {"t", 1, NULL, 0, "x", 1, 0, 0, 0};
+    hr_publish_t pub = {.topic = "t", .topic_len = 1, .data = "x", .data_len = 1};
     uint64_t id;
     assert_int_equal(hr_broker_publish(broker, &pub, &id), 0);
     hr_broker_drain(broker, 0);
