@@ -371,6 +371,62 @@ static void publish_json_body(void **state)
     }
 }
 
+/* deliver_at, delay and push fields (docs/PUSH.md). */
+static void delivery_times_and_push_fields(void **state)
+{
+    (void)state;
+    const int64_t now = 1796208000000; /* 2026-12-02T10:40:00Z */
+    int64_t at;
+#define AT(text) hr_deliver_at_parse(text, strlen(text), now, &at)
+    assert_int_equal(AT("2026-12-02T10:41:00Z"), 0);
+    assert_int_equal(at, now + 60000);
+    assert_int_equal(AT("2026-12-02T11:41:00.250+01:00"), 0);
+    assert_int_equal(at, now + 60250);
+    assert_int_equal(AT("2026-12-02T09:41:00-00:59"), 0); /* 10:40Z */
+    assert_int_equal(at, now);
+    assert_int_equal(AT("1796208060000"), 0);
+    assert_int_equal(at, now + 60000);
+    assert_int_equal(AT("2020-01-01T00:00:00Z"), 0); /* past: now */
+    assert_int_equal(at, now);
+    const char *bad[] = {"",
+                         "tomorrow",
+                         "2026-12-02T10:41:00",
+                         "2026-13-02T10:41:00Z",
+                         "2026-12-02 10:41:00Z",
+                         "2026-12-02T10:41:00+1:00",
+                         "2027-02-01T00:00:00Z",
+                         "-5",
+                         "1796208060000.5",
+                         "9999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(AT(bad[i]), -1);
+#undef AT
+    assert_int_equal(hr_delay_parse("1500", 4, now, &at), 0);
+    assert_int_equal(at, now + 1500);
+    assert_int_equal(hr_delay_parse("2592000001", 10, now, &at), -1); /* past 30 days */
+    assert_int_equal(hr_delay_parse("-1", 2, now, &at), -1);
+    char err[160];
+    const char *ok = "{\"title\":\"t\",\"body\":\"b\",\"ttl\":60,\"priority\":\"normal\","
+                     "\"collapse_key\":\"k\",\"data\":{\"a\":\"b\"}}";
+    json_t *push = json_loads(ok, 0, NULL);
+    assert_int_equal(hr_push_fields_check(push, err, sizeof err), 0);
+    json_decref(push);
+    const char *nope[] = {"[]",
+                          "{\"sound\":\"x\"}",
+                          "{\"ttl\":-1}",
+                          "{\"ttl\":2419201}",
+                          "{\"priority\":\"max\"}",
+                          "{\"data\":{\"n\":1}}",
+                          "{\"title\":5}"};
+    for (size_t i = 0; i < sizeof nope / sizeof nope[0]; i++) {
+        push = json_loads(nope[i], JSON_DECODE_ANY, NULL);
+        assert_int_equal(hr_push_fields_check(push, err, sizeof err), -1);
+        json_decref(push);
+    }
+    assert_int_equal(hr_fcm_mode_parse("offline", 7), HR_FCM_OFFLINE);
+    assert_int_equal(hr_fcm_mode_parse("Offline", 7), HR_FCM_DEFAULT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +442,7 @@ int main(void)
         cmocka_unit_test(request_accepts_what_the_grammar_allows),
         cmocka_unit_test(request_bounds_chunk_lines_and_trailers),
         cmocka_unit_test(publish_json_body),
+        cmocka_unit_test(delivery_times_and_push_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
