@@ -77,7 +77,7 @@ struct hr_fcm_s {
     size_t in_flight;
     char access_token[2048];
     int64_t token_expires_ms; /* monotonic */
-    int fetching_token;
+    int fetching_token;       /* 1: a token request in flight; 2: waiting out a failed one */
 
     atomic_uint_fast64_t sent, delivered, invalid, retried, token_fetches;
     atomic_size_t queued, flying;
@@ -350,7 +350,9 @@ static void retry_later(hr_fcm_t *fcm, job_t *job, long status, const char *reas
 
 static void on_retry_timer(uv_timer_t *timer)
 {
-    pump(timer->data);
+    hr_fcm_t *fcm = timer->data;
+    if (fcm->fetching_token == 2) fcm->fetching_token = 0; /* the token's backoff is over */
+    pump(fcm);
 }
 
 /* Starts what may start: the token first, then pushes up to the concurrency bound. */
@@ -487,8 +489,6 @@ static void on_wake(uv_async_t *async)
     }
     fcm->nincoming = 0;
     pthread_mutex_unlock(&fcm->lock);
-    if (fcm->fetching_token == 2 && !uv_is_active((uv_handle_t *)&fcm->retry_timer))
-        fcm->fetching_token = 0;
     if (!stopping) {
         pump(fcm);
         return;

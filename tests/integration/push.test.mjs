@@ -215,6 +215,22 @@ test('a hung FCM does not hold live delivery back', async () => {
   }
 });
 
+test('a failed access-token request is retried after a backoff; the pushes wait for it', async () => {
+  const flaky = await startFakeFcm({ failTokens: 2 });
+  const node = await startHerald(['--fcm-credentials', flaky.credentials, '--fcm-endpoint', flaky.url,
+    '--fcm-backoff', '100']);
+  try {
+    await put(node.url, 'kim', 'tok-kim', { platform: 'ios' });
+    await fetch(`${node.url}/v1/users/kim/messages`, { method: 'POST', body: 'hello' });
+    await waitFor(() => flaky.pushes.length === 1, { what: 'the push after two failed grants' });
+    assert.equal(flaky.tokenRequests, 3);
+    assert.deepEqual(flaky.errors, []);
+  } finally {
+    await node.stop();
+    await flaky.close();
+  }
+});
+
 test('devices survive a restart (SQLite)', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'herald-devices-'));
   try {

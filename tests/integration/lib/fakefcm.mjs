@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-export async function startFakeFcm({ script = () => ({ status: 200 }) } = {}) {
+export async function startFakeFcm({ script = () => ({ status: 200 }), failTokens = 0 } = {}) {
   const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const fake = { pushes: [], tokenRequests: 0, errors: [], attempts: new Map(), script, issued: new Set() };
   const server = http.createServer((req, res) => {
@@ -43,6 +43,7 @@ export async function startFakeFcm({ script = () => ({ status: 200 }) } = {}) {
 
   function token(body, reply) {
     fake.tokenRequests++;
+    if (fake.tokenRequests <= failTokens) return reply(503, { error: 'backend_error' });
     const form = new URLSearchParams(body);
     const assertion = form.get('assertion') || '';
     const [head, claims, sig] = assertion.split('.');
