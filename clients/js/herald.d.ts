@@ -21,8 +21,26 @@ export interface GapInfo {
   availableAfter: number;
 }
 
+/** A user joined or left a topic (options.presence; docs/PRESENCE.md). */
+export interface PresenceEvent {
+  type: "join" | "leave";
+  topic: string;
+  user: string;
+  id: number;
+}
+
+/** A WebRTC signal from another user (docs/PRESENCE.md). */
+export interface SignalEvent {
+  from: string;
+  kind: "offer" | "answer" | "candidate" | "bye";
+  payload: Record<string, unknown> | null;
+  id: number;
+}
+
 export interface Handlers {
   message?(msg: HeraldMessage): void;
+  presence?(event: PresenceEvent): void;
+  signal?(event: SignalEvent): void;
   /** The transport in use changed (first open, or a fallback). */
   transport?(name: TransportName): void;
   open?(info: { transport: TransportName }): void;
@@ -49,6 +67,10 @@ export interface SubscribeOptions {
    * Sent as a first {"type":"auth"} message (WebSocket), ?access_token= (EventSource) or
    * Authorization: Bearer (long polling, publish). Omit it to rely on a cookie. */
   token?: string | (() => string | Promise<string>);
+  /** Join/leave events of the topics, as `presence` handler calls. */
+  presence?: boolean;
+  /** Development only (herald --presence-anonymous 1): the user this connection is. */
+  user?: string;
 }
 
 export interface Subscription {
@@ -59,6 +81,8 @@ export interface Subscription {
   readonly lastId: number | null;
   /** Over the open WebSocket if any, else HTTP. */
   publish(topic: string, data: string | Blob | ArrayBuffer | Uint8Array, options?: { event?: string }): Promise<{ topic: string; id: number }>;
+  /** A WebRTC signal to every connection of `to`; rejects with user_offline, forbidden, ... */
+  signal(to: string, kind: "offer" | "answer" | "candidate" | "bye", payload?: Record<string, unknown>): Promise<unknown>;
   close(): void;
 }
 

@@ -95,6 +95,8 @@ class Subscription {
     this.pollTimeout = options.pollTimeout ?? 25;
     this.lastId = options.since ?? null; // resume point: highest id delivered
     this.token = options.token ?? null; // a JWT, or an async function returning a fresh one
+    this.presence = !!options.presence; // join/leave events of the topics (docs/PRESENCE.md)
+    this.user = options.user ?? null; // ?user= for a herald with --presence-anonymous (dev)
     this.refreshTimer = null; // WebSocket: sends a fresh token before the current one expires
     this.transport = null; // name of the transport in use, once open
     this.closed = false;
@@ -132,10 +134,23 @@ class Subscription {
   }
 
   // Hands a message to the page unless it was already delivered (a resume may replay it).
+  // herald's own streams become "presence" (herald.join / herald.leave) and "signal" events.
   #deliver(msg) {
     if (this.lastId !== null && msg.id <= this.lastId) return;
     this.lastId = msg.id;
-    this.#emit("message", msg);
+    if (msg.topic.startsWith("~presence:")) {
+      const { topic, user } = JSON.parse(msg.data);
+      this.#emit("presence", { type: msg.event === "herald.join" ? "join" : "leave", topic, user, id: msg.id });
+    } else if (msg.topic.startsWith("~signal:")) {
+      this.#emit("signal", { ...JSON.parse(msg.data), id: msg.id });
+    } else {
+      this.#emit("message", msg);
+    }
+  }
+
+  // The query presence adds to SSE and poll URLs.
+  #presenceQuery() {
+    return (this.presence ? "&presence=1" : "") + (this.user ? "&user=" + encodeURIComponent(this.user) : "");
   }
 
   #opened(name) {
@@ -209,7 +224,8 @@ class Subscription {
   }
 
   #connectWs(token) {
-    const url = this.base.replace(/^http/, "ws") + "/v1/ws";
+    let url = this.base.replace(/^http/, "ws") + "/v1/ws";
+    if (this.user) url += "?user=" + encodeURIComponent(this.user);
     const ws = new WebSocket(url, "herald.v1");
     ws.binaryType = "arraybuffer";
     let open = false;
@@ -228,6 +244,7 @@ class Subscription {
       if (token) ws.send(JSON.stringify({ type: "auth", token, req: this.nextReq++ }));
       this.#scheduleRefresh(ws, token);
       const request = { type: "subscribe", topics: this.topics, req: subReq };
+      if (this.presence) request.presence = true;
       if (this.lastId !== null) request.since = String(this.lastId);
       ws.send(JSON.stringify(request));
     };
@@ -244,6 +261,7 @@ class Subscription {
         return;
       }
       if (m.type === "message") this.#deliver(fromJson(m));
+      else if (m.type === "signal") this.#emit("signal", { from: m.from, kind: m.kind, payload: m.payload, id: m.id });
       else if (m.req === subReq && !open) {
         if (m.type !== "ack") {
           this.#emit("error", new Error(m.message || m.code));
@@ -271,7 +289,7 @@ class Subscription {
   // EventSource cannot set headers: the token goes in the query (or, without options.token,
   // the cookie your backend set for herald's origin goes by itself).
   #connectSse(token) {
-    let url = this.base + "/v1/events?" + topicQuery(this.topics) + "&format=json";
+    let url = this.base + "/v1/events?" + topicQuery(this.topics) + "&format=json" + this.#presenceQuery();
     if (this.lastId !== null) url += "&lastEventId=" + this.lastId;
     if (token) url += "&access_token=" + encodeURIComponent(token);
     const es = new EventSource(url);
@@ -318,7 +336,7 @@ class Subscription {
       let cursor = this.lastId;
       while (!done) {
         // The first request is a short poll: it opens at once and gives the cursor.
-        let url = this.base + "/v1/poll?" + topicQuery(this.topics);
+        let url = this.base + "/v1/poll?" + topicQuery(this.topics) + this.#presenceQuery();
         url += "&timeout=" + (open ? this.pollTimeout : 0);
         if (cursor !== null) url += "&since=" + cursor;
         const headers = token ? { Authorization: "Bearer " + token } : {};
@@ -374,6 +392,27 @@ class Subscription {
     return currentToken(this.token).then((token) => publish(topic, data, { event, url: this.base, token }));
   }
 
+  // A WebRTC signal (offer, answer, candidate, bye) to every connection of user `to`: over the
+  // open WebSocket if any, else HTTP. Rejects with the server's code (user_offline, ...).
+  signal(to, kind, payload) {
+    if (this.ws && this.ws.readyState === 1) {
+      const req = this.nextReq++;
+      return new Promise((resolve, reject) => {
+        this.acks.set(req, { resolve, reject });
+        this.ws.send(JSON.stringify({ type: "signal", to, kind, payload, req }));
+      });
+    }
+    return currentToken(this.token).then(async (token) => {
+      let target = this.base + "/v1/users/" + encodeURIComponent(to) + "/signal";
+      if (this.user && !token) target += "?user=" + encodeURIComponent(this.user);
+      const headers = token ? { Authorization: "Bearer " + token } : {};
+      const res = await fetch(target, { method: "POST", body: JSON.stringify({ kind, payload }), headers });
+      const body = await res.json();
+      if (!res.ok) throw new Error(body.code || body.error || "signal answered " + res.status);
+      return body;
+    });
+  }
+
   close() {
     if (this.closed) return;
     this.closed = true;
@@ -386,9 +425,10 @@ class Subscription {
   }
 }
 
-// Subscribes to one topic or several. handlers: message, transport, open, disconnect, gap,
-// error, close. options: url, transports, since, backoffMin, backoffMax, pollTimeout, token
-// (a JWT, or an async function called before each connection and before the token expires).
+// Subscribes to one topic or several. handlers: message, presence, signal, transport, open,
+// disconnect, gap, error, close. options: url, transports, since, backoffMin, backoffMax,
+// pollTimeout, token (a JWT, or an async function called before each connection and before
+// the token expires), presence (join/leave events), user (?user= with --presence-anonymous).
 export function subscribe(topics, handlers = {}, options = {}) {
   return new Subscription(topics, handlers, options);
 }

@@ -137,3 +137,41 @@ test('the demo page shows one topic over the three transports', async () => {
   }
   await page.close();
 });
+
+test('herald.js presence and signals: join/leave events over WebSocket, a signal sent from an SSE page over HTTP', async () => {
+  const anon = await startHerald(['--presence-anonymous', '1', '--presence-grace', '200']);
+  try {
+    const a = await browser.context.newPage();
+    await a.goto(`${anon.url}/healthz`);
+    await a.evaluate(async () => {
+      const { subscribe } = await import('/herald.js');
+      window.events = [];
+      window.signals = [];
+      window.sub = subscribe('room', {
+        presence: (e) => window.events.push(`${e.type} ${e.user}`),
+        signal: (s) => window.signals.push(s),
+        open: () => { window.opened = true; },
+      }, { presence: true, user: 'ann' });
+    });
+    await waitFor(() => a.evaluate(() => window.opened === true), { what: 'ann open' });
+    const b = await browser.context.newPage();
+    await b.goto(`${anon.url}/healthz`);
+    await b.evaluate(async () => {
+      const { subscribe } = await import('/herald.js');
+      window.sub = subscribe('room', { open: () => { window.opened = true; } }, { user: 'ben', transports: ['sse'] });
+    });
+    await waitFor(() => b.evaluate(() => window.opened === true), { what: 'ben open' });
+    await waitFor(() => a.evaluate(() => window.events.includes('join ben')), { what: 'ann sees ben join' });
+    await b.evaluate(() => window.sub.signal('ann', 'offer', { sdp: 'v=0' }));
+    await waitFor(() => a.evaluate(() => window.signals.length === 1), { what: 'ann gets the signal' });
+    assert.deepEqual(await a.evaluate(() => [window.signals[0].from, window.signals[0].kind, window.signals[0].payload]),
+      ['ben', 'offer', { sdp: 'v=0' }]);
+    const offline = await b.evaluate(() => window.sub.signal('nobody', 'offer', {}).then(() => 'sent', (e) => e.message));
+    assert.equal(offline, 'user_offline');
+    await b.close();
+    await waitFor(() => a.evaluate(() => window.events.includes('leave ben')), { what: 'ann sees ben leave' });
+    await a.close();
+  } finally {
+    await anon.stop();
+  }
+});
