@@ -25,6 +25,7 @@
 #include "api/handlers.h"
 #include "api/presence.h"
 #include "bus/bus.h"
+#include "bus/lua.h"
 #include "core/log.h"
 #include "core/server.h"
 #include "presence/presence_sinks.h"
@@ -36,25 +37,10 @@
     "local P, MAXLEN, TTL, NODE, LEASE = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])\n"  \
     "local t = redis.call('TIME')\n"                                                               \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                      \
-    "local function num(x) return string.format('%.0f', x) end\n"                                  \
-    "local function publish(topic, event, data)\n"                                                 \
-    "  local seq = P .. ':seq'\n"                                                                  \
-    "  local cur = redis.call('GET', seq)\n"                                                       \
-    "  if cur and tonumber(cur) >= 9007199254740991 then return end\n"                             \
-    "  redis.call('INCR', seq)\n"                                                                  \
-    "  local id = redis.call('GET', seq)\n"                                                        \
-    "  local stream = P .. ':s:' .. topic\n"                                                       \
-    "  local prev = redis.call('HGET', P .. ':last', topic) or '0'\n"                              \
-    "  redis.call('XADD', stream, 'MAXLEN', '~', MAXLEN, id .. '-0', 'p', prev, 't', num(now),\n"  \
-    "    'e', event, 'r', '0', 'b', '0', 'd', data)\n"                                             \
-    "  redis.call('HSET', P .. ':last', topic, id)\n"                                              \
-    "  if TTL ~= '0' then redis.call('PEXPIRE', stream, TTL) end\n"                                \
-    "  redis.call('PUBLISH', P .. ':c:' .. topic, id .. ' ' .. num(now) .. ' 0 0 ' ..\n"           \
-    "    string.len(event) .. '\\n' .. event .. data)\n"                                           \
-    "end\n"                                                                                        \
+    "local function num(x) return string.format('%.0f', x) end\n" HR_LUA_PUBLISH                   \
     "local function member_event(topic, user, event)\n"                                            \
     "  publish('~presence:' .. topic, event,\n"                                                    \
-    "    '{\"topic\":\"' .. topic .. '\",\"user\":\"' .. user .. '\"}')\n"                         \
+    "    '{\"topic\":\"' .. topic .. '\",\"user\":\"' .. user .. '\"}', '0', '0')\n"               \
     "end\n"                                                                                        \
     "local function member_up(node, topic, user)\n"                                                \
     "  if redis.call('SADD', P .. ':pset:' .. node, 't\\n' .. topic .. '\\n' .. user) == 1 and\n"  \
