@@ -3,6 +3,7 @@
 #define HR_HANDLERS_H
 
 #include "auth/auth.h"
+#include "bus/bus.h"
 #include "http/exchange.h"
 
 void hr_handle_health(hr_exchange_t *ex);
@@ -27,6 +28,11 @@ struct hr_pub_body_s;
 /* A publish with deliver_at or delay: kept, answered 202 {"delayed","deliver_at"}. */
 void hr_api_publish_later(hr_exchange_t *ex, const char *const *names, const size_t *lens, size_t n,
                           const struct hr_pub_body_s *body);
+/* Cluster mode: answers the request from a Redis command's reply (api/buscall.c); `build`
+ * returns the body and sets *status (204: no body). */
+typedef json_t *(*hr_api_bus_build_fn)(hr_bus_cmd_t *cmd, int *status);
+void hr_api_bus_answer(hr_exchange_t *ex, hr_bus_cmd_t *cmd, hr_api_bus_build_fn build);
+
 /* Worker 0: publishes what is due (api/delayed.c). */
 void hr_delayed_fire_due(hr_worker_t *worker);
 

@@ -15,6 +15,7 @@
 #include "presence/presence_sinks.h"
 #include "push/push.h"
 #include "delay/delayed.h"
+#include "delay/delayed_redis.h"
 
 static void on_signal(uv_signal_t *handle, int signum)
 {
@@ -110,7 +111,12 @@ static int open_push(hr_server_t *server)
 {
     char err[512] = "";
     const hr_config_t *config = server->config;
-    if (!server->bus) { /* cluster mode keeps no schedule yet (docs/PUSH.md) */
+    if (server->bus) { /* the schedule lives in Redis, shared by every node */
+        if (!(server->delayed_redis = hr_delayed_redis_new(server->bus, config))) {
+            hr_error("delayed.start_failed", "reason=\"out of memory\"");
+            return -1;
+        }
+    } else {
         server->delayed =
             hr_delayed_new(server->store, config->delayed_max, config->delayed_max_bytes);
         if (!server->delayed || hr_delayed_load(server->delayed) != 0) {
@@ -280,6 +286,7 @@ close:
     hr_bus_free(server.bus);   /* after the workers: they hand it publishes */
     hr_push_free(server.push); /* pushes in flight are abandoned */
     hr_delayed_free(server.delayed);
+    hr_delayed_redis_free(server.delayed_redis);
     server.store->ops->close(server.store); /* writes what is queued; holds message refs */
     for (unsigned w = 0; server.workers && w < server.nworkers; w++)
         if (server.workers[w].id == w && server.workers[w].server)

@@ -23,8 +23,9 @@ struct hr_server_s {
     struct hr_ratelimit_s *signal_limit;        /* --signal-rate per sending user */
     struct hr_push_s *push;                     /* devices and FCM (src/push) */
     struct hr_delayed_s *delayed; /* delayed messages (src/delay); NULL in cluster mode */
-    atomic_size_t conns_total;    /* open connections, every worker */
-    hr_worker_t *workers;         /* config->workers of them */
+    struct hr_delayed_redis_s *delayed_redis; /* cluster mode: the schedule in Redis */
+    atomic_size_t conns_total;                /* open connections, every worker */
+    hr_worker_t *workers;                     /* config->workers of them */
     unsigned nworkers;
     int port;                /* bound port */
     hr_listen_claim_t claim; /* this process's hold on the address */

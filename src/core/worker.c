@@ -222,7 +222,8 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const 
     uint64_t beat = (uint64_t)config->heartbeat_ms;
     uv_timer_start(&worker->heartbeat_timer, on_heartbeat, beat, beat);
     uv_timer_start(&worker->housekeeping_timer, on_housekeeping, 1000, 1000);
-    if (id == 0 && server->delayed) uv_timer_start(&worker->delay_timer, on_delay_timer, 100, 100);
+    if (id == 0 && (server->delayed || server->delayed_redis))
+        uv_timer_start(&worker->delay_timer, on_delay_timer, 100, 100);
     return 0;
 }
 

@@ -698,7 +698,8 @@ static void publish_later(hr_ws_t *ws, json_t *req, const hr_pub_body_t *body,
     uint64_t id;
     if (!authorized(ws, req, HR_ACCESS_PUBLISH, names, lens, n)) return;
     if (!delayed) {
-        send_error(ws, req, "unavailable", "delayed messages are not served in cluster mode yet");
+        send_error(ws, req, "unavailable",
+                   "in cluster mode delayed messages go over HTTP (POST with deliver_at or delay)");
         return;
     }
     if (body->want_id) {
