@@ -75,9 +75,7 @@ int hr_signal_build(hr_worker_t *worker, const hr_token_t *claims, int admin_key
         return fail(code, message, "too_large", "signal payload over --signal-max", 413);
     }
     if (!server->presence_redis) { /* in cluster mode Redis checks, in the publish itself */
-        hr_presence_info_t info;
-        hr_presence_user(server->presence, to, to_len, &info);
-        if (!info.online) {
+        if (!hr_presence_online(server->presence, to, to_len)) {
             free(*data);
             *data = NULL;
             return fail(code, message, "user_offline", "the user has no live connection", 404);

@@ -448,6 +448,14 @@ void hr_presence_user(hr_presence_t *presence, const char *name, size_t len,
         presence->config.seen_read(presence->config.seen_read_arg, name, len, &info->last_seen_ms);
 }
 
+int hr_presence_online(hr_presence_t *presence, const char *user, size_t len)
+{
+    pthread_mutex_lock(&presence->lock);
+    int online = hr_strmap_get(&presence->users, user, len) != NULL;
+    pthread_mutex_unlock(&presence->lock);
+    return online;
+}
+
 size_t hr_presence_members(hr_presence_t *presence, const char *name, size_t len, size_t limit,
                            void (*fn)(void *arg, const char *user, size_t len, unsigned conns),
                            void *arg)

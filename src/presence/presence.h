@@ -99,6 +99,8 @@ void hr_presence_sweep(hr_presence_t *presence);
 /* This process's view (the whole truth in one process). */
 void hr_presence_user(hr_presence_t *presence, const char *user, size_t len,
                       hr_presence_info_t *info);
+/* Whether `user` has a connection here (or is in its grace): no last-seen lookup. */
+int hr_presence_online(hr_presence_t *presence, const char *user, size_t len);
 /* Calls fn for up to `limit` members of `topic` (users, with their connections in it); returns
  * how many members it has in all. */
 size_t hr_presence_members(hr_presence_t *presence, const char *topic, size_t len, size_t limit,

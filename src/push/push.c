@@ -205,11 +205,9 @@ size_t hr_push_published(hr_push_t *push, const hr_push_msg_t *msg)
     size_t queued = 0;
     json_t *common = n ? common_part(msg) : NULL;
     for (size_t i = 0; i < n; i++) {
-        if (mode == HR_FCM_OFFLINE && push->presence) {
-            hr_presence_info_t info;
-            hr_presence_user(push->presence, targets[i].user, strlen(targets[i].user), &info);
-            if (info.online) continue; /* a live connection has it already */
-        }
+        if (mode == HR_FCM_OFFLINE && push->presence &&
+            hr_presence_online(push->presence, targets[i].user, strlen(targets[i].user)))
+            continue; /* a live connection has it already */
         char *body = request_for(common, &targets[i], msg->fields);
         if (!body) continue;
         hr_fcm_send(push->fcm, targets[i].token, targets[i].user, body);
