@@ -122,7 +122,8 @@ static void taken(hr_bus_cmd_t *cmd)
             strcmp(json_string_value(json_array_get(cmd->reply, i + 4)) ?: "0", "1") == 0,
             (enum hr_fcm_mode)strtol(json_string_value(json_array_get(cmd->reply, i + 5)) ?: "0",
                                      NULL, 10),
-            fields};
+            fields,
+            worker->id};
         if (msg.topic) hr_push_published(worker->server->push, &msg);
         hr_debug("delayed.due", "topic=%s id=%llu node=cluster", msg.topic ? msg.topic : "",
                  (unsigned long long)id);

@@ -12,7 +12,45 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "push/devices_redis.h"
 #include "push/push.h"
+
+/* ---- cluster mode: answers from Redis (push/devices_redis.c) ---------------------------- */
+
+static json_t *put_answered(hr_bus_cmd_t *cmd, int *status)
+{
+    if (json_integer_value(cmd->reply) != 1) {
+        *status = 507;
+        return json_pack("{s:s, s:i}", "error", "device limit reached (--fcm-max-devices)",
+                         "status", 507);
+    }
+    *status = 200; /* argv: EVALSHA sha 0 prefix token user body topics updated ... */
+    return json_pack("{s:s%, s:I}", "token", cmd->argv[4], cmd->lens[4], "updated_at",
+                     (json_int_t)strtoll(cmd->argv[8], NULL, 10));
+}
+
+static json_t *remove_answered(hr_bus_cmd_t *cmd, int *status)
+{
+    *status = json_integer_value(cmd->reply) == 1 ? 204 : 404;
+    return *status == 204
+               ? json_object()
+               : json_pack("{s:s, s:i}", "error", "no such device for this user", "status", 404);
+}
+
+static json_t *list_answered(hr_bus_cmd_t *cmd, int *status)
+{
+    json_t *list = json_array();
+    size_t n = json_array_size(cmd->reply);
+    for (size_t i = 0; i + 3 <= n; i += 3) {
+        json_t *body = json_loads(json_string_value(json_array_get(cmd->reply, i + 1)), 0, NULL);
+        if (!body) continue;
+        json_object_set(body, "token", json_array_get(cmd->reply, i));
+        json_object_set(body, "updated_at", json_array_get(cmd->reply, i + 2));
+        json_array_append_new(list, body);
+    }
+    *status = 200;
+    return json_pack("{s:o}", "devices", list);
+}
 
 static int may_manage(hr_exchange_t *ex, const char *user, size_t len)
 {
@@ -58,6 +96,12 @@ static void put_device(hr_exchange_t *ex, hr_devices_t *devices)
         hr_respond_error(ex, 400, err);
         return;
     }
+    hr_devices_redis_t *remote = hr_push_devices_redis(ex->worker->server->push);
+    if (remote) {
+        hr_api_bus_answer(ex, hr_devices_redis_put(remote, &info), put_answered);
+        json_decref(body);
+        return;
+    }
     int rc = hr_devices_put(devices, &info);
     json_decref(body);
     if (rc == HR_ELIMIT)
@@ -83,6 +127,14 @@ void hr_handle_device(hr_exchange_t *ex)
         put_device(ex, devices);
         return;
     }
+    hr_devices_redis_t *remote = hr_push_devices_redis(ex->worker->server->push);
+    if (remote) {
+        hr_api_bus_answer(ex,
+                          hr_devices_redis_remove(remote, ex->route.topic, ex->route.topic_len,
+                                                  ex->route.token, ex->route.token_len),
+                          remove_answered);
+        return;
+    }
     if (!hr_devices_remove(devices, ex->route.topic, ex->route.topic_len, ex->route.token,
                            ex->route.token_len)) {
         hr_respond_error(ex, 404, "no such device for this user");
@@ -94,6 +146,12 @@ void hr_handle_device(hr_exchange_t *ex)
 void hr_handle_devices(hr_exchange_t *ex)
 {
     if (user_param(ex) != 0 || !may_manage(ex, ex->route.topic, ex->route.topic_len)) return;
+    hr_devices_redis_t *remote = hr_push_devices_redis(ex->worker->server->push);
+    if (remote) {
+        hr_api_bus_answer(ex, hr_devices_redis_list(remote, ex->route.topic, ex->route.topic_len),
+                          list_answered);
+        return;
+    }
     json_t *list = hr_devices_list(hr_push_devices(ex->worker->server->push), ex->route.topic,
                                    ex->route.topic_len);
     hr_respond_json(ex, 200, json_pack("{s:o}", "devices", list));

@@ -69,16 +69,10 @@ static void push_offline(hr_pubreq_t *req)
 {
     hr_push_t *push = req->worker->server->push;
     for (size_t i = 0; push && i < req->n; i++) {
-        hr_push_msg_t msg = {req->items[i].topic,
-                             req->items[i].topic_len,
-                             req->items[i].id,
-                             req->bus.event,
-                             req->bus.event_len,
-                             req->bus.data,
-                             req->bus.data_len,
-                             req->bus.binary,
-                             req->fcm,
-                             req->push};
+        hr_push_msg_t msg = {req->items[i].topic, req->items[i].topic_len, req->items[i].id,
+                             req->bus.event,      req->bus.event_len,      req->bus.data,
+                             req->bus.data_len,   req->bus.binary,         req->fcm,
+                             req->push,           req->worker->id};
         hr_push_published(push, &msg);
     }
 }

@@ -66,7 +66,7 @@ struct hr_bus_s {
     char prefix[128];
     char seq_key[160], last_key[160], barrier[200];
     char publish_sha[41], init_sha[41];
-    const char *scripts[16]; /* hr_bus_add_script: loaded after publish_lua and init_lua */
+    const char *scripts[32]; /* hr_bus_add_script: loaded after publish_lua and init_lua */
     size_t nscripts;
     void (*on_ready)(void *arg); /* hr_bus_on_ready */
     void *on_ready_arg;

@@ -186,7 +186,7 @@ static const option_row_t options[] = {
     {"fcm-timeout", OPT_MS, "10000", "one FCM request's time limit, ms", FIELD(fcm_timeout_ms), 100,
      600000},
     {"fcm-token-ttl", OPT_MS, "5184000000",
-     "a device not refreshed this long is removed, ms (60 days)", FIELD(fcm_token_ttl_ms), 60000,
+     "a device not refreshed this long is removed, ms (60 days)", FIELD(fcm_token_ttl_ms), 2000,
      365ull * 86400000},
     {"fcm-max-devices", OPT_SIZE, "1000000", "device tokens held in all (507 above)",
      FIELD(fcm_max_devices), 1, 100000000},

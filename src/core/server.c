@@ -125,6 +125,11 @@ static int open_push(hr_server_t *server)
         }
     }
     server->push = hr_push_new(config, server->store, server->presence, err, sizeof err);
+    if (server->push && server->bus && hr_push_use_redis(server->push, server->bus) != 0) {
+        snprintf(err, sizeof err, "out of memory");
+        hr_push_free(server->push);
+        server->push = NULL;
+    }
     if (!server->push || hr_push_start(server->push) != 0) {
         hr_error("push.start_failed", "reason=\"%s\"", err[0] ? err : "thread");
         fprintf(stderr, "herald: %s\n", err[0] ? err : "cannot start the FCM client");

@@ -56,6 +56,8 @@ struct hr_devices_s {
     hr_strmap_t tokens, users, topics;
     hr_list_t by_age;
     uint64_t removed_stale, removed_invalid;
+    void (*on_invalid)(void *arg, const char *token, size_t len);
+    void *on_invalid_arg;
 };
 
 int hr_device_token_valid(const char *token, size_t len)
@@ -288,8 +290,16 @@ int hr_devices_remove(hr_devices_t *devices, const char *user, size_t user_len, 
     return found;
 }
 
+void hr_devices_on_invalid(hr_devices_t *devices,
+                           void (*fn)(void *arg, const char *token, size_t len), void *arg)
+{
+    devices->on_invalid = fn;
+    devices->on_invalid_arg = arg;
+}
+
 void hr_devices_invalid(hr_devices_t *devices, const char *token, size_t len)
 {
+    if (devices->on_invalid) devices->on_invalid(devices->on_invalid_arg, token, len);
     if (!hr_devices_remove(devices, NULL, 0, token, len)) return;
     pthread_mutex_lock(&devices->lock);
     devices->removed_invalid++;

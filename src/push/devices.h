@@ -77,6 +77,9 @@ typedef struct hr_devices_stats_s {
 void hr_devices_stats(hr_devices_t *devices, int64_t stale_before_ms, hr_devices_stats_t *stats);
 /* Start-up: the store's devices, least recently refreshed first. */
 int hr_devices_load(hr_devices_t *devices);
+/* Cluster mode: where an invalid token is removed instead (Redis). */
+void hr_devices_on_invalid(hr_devices_t *devices,
+                           void (*fn)(void *arg, const char *token, size_t len), void *arg);
 /* FCM said the token is no longer valid. */
 void hr_devices_invalid(hr_devices_t *devices, const char *token, size_t len);
 

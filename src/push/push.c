@@ -8,6 +8,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/utf8.h"
+#include "core/server.h"
+#include "push/devices_redis.h"
 #include "push/push.h"
 
 typedef struct policy_s {
@@ -25,6 +27,8 @@ struct hr_push_s {
     size_t npolicies;
     enum hr_fcm_mode fallback;
     int64_t next_sweep_ms;
+    hr_bus_t *bus;              /* cluster mode */
+    hr_devices_redis_t *remote; /* cluster mode: the devices */
 };
 
 static int parse_policies(hr_push_t *push, char *err, size_t err_size)
@@ -84,9 +88,29 @@ int hr_push_start(hr_push_t *push)
     return push->fcm ? hr_fcm_start(push->fcm) : 0;
 }
 
+static void forget_remote(void *arg, const char *token, size_t len)
+{
+    hr_devices_redis_invalid(arg, token, len);
+}
+
+int hr_push_use_redis(hr_push_t *push, hr_bus_t *bus)
+{
+    push->bus = bus;
+    push->remote = hr_devices_redis_new(bus, push->config);
+    if (!push->remote) return -1;
+    hr_devices_on_invalid(push->devices, forget_remote, push->remote);
+    return 0;
+}
+
+hr_devices_redis_t *hr_push_devices_redis(hr_push_t *push)
+{
+    return push ? push->remote : NULL;
+}
+
 void hr_push_free(hr_push_t *push)
 {
     if (!push) return;
+    hr_devices_redis_free(push->remote);
     hr_fcm_free(push->fcm);
     hr_devices_free(push->devices);
     free(push);
@@ -189,10 +213,73 @@ static char *request_for(json_t *common, const hr_push_target_t *target, json_t 
     return text;
 }
 
+/* Cluster mode: the recipients came back from Redis (offline ones only, when so asked). */
+typedef struct remote_push_s {
+    hr_push_t *push;
+    json_t *common;
+    json_t *fields;
+} remote_push_t;
+
+static void recipients_arrived(hr_bus_cmd_t *cmd)
+{
+    remote_push_t *rp = cmd->user;
+    size_t n = json_array_size(cmd->reply), queued = 0;
+    for (size_t i = 0; i + 3 <= n && !cmd->error; i += 3) {
+        hr_push_target_t target = {0};
+        const char *token = json_string_value(json_array_get(cmd->reply, i));
+        const char *user = json_string_value(json_array_get(cmd->reply, i + 1));
+        const char *platform = json_string_value(json_array_get(cmd->reply, i + 2));
+        if (!token || !user || !platform) continue;
+        target.token = (char *)token;
+        snprintf(target.user, sizeof target.user, "%s", user);
+        snprintf(target.platform, sizeof target.platform, "%s", platform);
+        char *body = request_for(rp->common, &target, rp->fields);
+        if (!body) continue;
+        hr_fcm_send(rp->push->fcm, token, user, body);
+        queued++;
+    }
+    if (queued) hr_debug("push.queued", "devices=%zu node=cluster", queued);
+    json_decref(rp->common);
+    json_decref(rp->fields);
+    free(rp);
+    hr_bus_cmd_free(cmd);
+}
+
+static void push_remote(hr_push_t *push, const hr_push_msg_t *msg, enum hr_fcm_mode mode)
+{
+    size_t prefix = sizeof HR_USER_TOPIC_PREFIX - 1;
+    int of_user = hr_is_user_topic(msg->topic, msg->topic_len);
+    hr_bus_cmd_t *cmd = hr_devices_redis_targets(
+        push->remote, of_user, of_user ? msg->topic + prefix : msg->topic,
+        of_user ? msg->topic_len - prefix : msg->topic_len, mode == HR_FCM_OFFLINE);
+    remote_push_t *rp = cmd ? calloc(1, sizeof *rp) : NULL;
+    if (!rp) {
+        hr_bus_cmd_free(cmd);
+        return;
+    }
+    rp->push = push;
+    rp->common = common_part(msg);
+    rp->fields = msg->fields ? json_deep_copy(msg->fields) : NULL;
+    cmd->done = recipients_arrived;
+    cmd->worker = msg->worker;
+    cmd->user = rp;
+    if (hr_bus_command(push->bus, cmd) != 0) {
+        hr_warn("push.lookup_failed", "topic=%.*s reason=\"redis unavailable\"",
+                (int)msg->topic_len, msg->topic);
+        cmd->reply = NULL;
+        cmd->error = 1;
+        recipients_arrived(cmd);
+    }
+}
+
 size_t hr_push_published(hr_push_t *push, const hr_push_msg_t *msg)
 {
     enum hr_fcm_mode mode;
     if (!push || !push->fcm || (mode = policy_for(push, msg)) == HR_FCM_NEVER) return 0;
+    if (push->remote) {
+        push_remote(push, msg, mode);
+        return 0;
+    }
     hr_push_target_t *targets = NULL;
     size_t n = 0, cap = 0;
     size_t prefix = sizeof HR_USER_TOPIC_PREFIX - 1;
@@ -221,26 +308,47 @@ size_t hr_push_published(hr_push_t *push, const hr_push_msg_t *msg)
     return queued;
 }
 
+static void expired_remote(hr_bus_cmd_t *cmd)
+{
+    json_int_t removed = json_integer_value(cmd->reply);
+    if (removed > 0) hr_info("push.stale_removed", "devices=%lld node=cluster", (long long)removed);
+}
+
 void hr_push_tick(hr_push_t *push)
 {
     int64_t now = hr_clock_mono_ms();
     if (now < push->next_sweep_ms) return;
-    push->next_sweep_ms = now + 60000;
+    /* Once a minute, or twice a TTL when that is shorter (tests use short ones). */
+    int64_t every =
+        push->config->fcm_token_ttl_ms / 2 < 60000 ? push->config->fcm_token_ttl_ms / 2 : 60000;
+    push->next_sweep_ms = now + every;
     int64_t cutoff = hr_clock_unix_ms() - push->config->fcm_token_ttl_ms;
+    if (push->remote) { /* one node at a time: a lease of twice the period */
+        hr_bus_cmd_t *cmd = hr_devices_redis_expire(push->remote, cutoff, 2 * every);
+        if (cmd) cmd->on_reply = expired_remote;
+        if (cmd && hr_bus_command(push->bus, cmd) != 0) hr_bus_cmd_free(cmd);
+        return;
+    }
     size_t removed = hr_devices_expire(push->devices, cutoff);
     if (removed) hr_info("push.stale_removed", "devices=%zu", removed);
 }
 
-json_t *hr_push_stats(hr_push_t *push)
+static json_t *devices_stats(hr_push_t *push)
 {
+    if (push->remote) return json_string("in redis");
     hr_devices_stats_t devices;
     /* Stale: past half the TTL without a refresh (the app should re-register them). */
     hr_devices_stats(push->devices, hr_clock_unix_ms() - push->config->fcm_token_ttl_ms / 2,
                      &devices);
-    json_t *out = json_pack(
-        "{s:{s:I, s:I, s:I, s:I, s:I}}", "devices", "live", (json_int_t)devices.live, "users",
-        (json_int_t)devices.users, "stale", (json_int_t)devices.stale, "removed_stale",
-        (json_int_t)devices.removed_stale, "removed_invalid", (json_int_t)devices.removed_invalid);
+    return json_pack("{s:I, s:I, s:I, s:I, s:I}", "live", (json_int_t)devices.live, "users",
+                     (json_int_t)devices.users, "stale", (json_int_t)devices.stale, "removed_stale",
+                     (json_int_t)devices.removed_stale, "removed_invalid",
+                     (json_int_t)devices.removed_invalid);
+}
+
+json_t *hr_push_stats(hr_push_t *push)
+{
+    json_t *out = json_pack("{s:o}", "devices", devices_stats(push));
     if (!push->fcm) {
         json_object_set_new(out, "fcm", json_null());
         return out;

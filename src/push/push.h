@@ -25,6 +25,10 @@ typedef struct hr_push_s hr_push_t;
  * NULL with why in err. */
 hr_push_t *hr_push_new(const hr_config_t *config, hr_store_t *store, hr_presence_t *presence,
                        char *err, size_t err_size);
+/* Cluster mode, before the bus starts: devices live in Redis (push/devices_redis.h). */
+int hr_push_use_redis(hr_push_t *push, struct hr_bus_s *bus);
+/* NULL outside cluster mode. */
+struct hr_devices_redis_s *hr_push_devices_redis(hr_push_t *push);
 int hr_push_start(hr_push_t *push);
 void hr_push_free(hr_push_t *push);
 
@@ -43,9 +47,11 @@ typedef struct hr_push_msg_s {
     int binary;
     enum hr_fcm_mode mode; /* HR_FCM_DEFAULT: the policy */
     json_t *fields;        /* the publish's "push" object, or NULL */
+    unsigned worker;       /* the calling worker (cluster mode answers there) */
 } hr_push_msg_t;
 
-/* Queues the pushes a publish calls for; returns how many. Any worker. */
+/* Queues the pushes a publish calls for; returns how many (cluster mode: 0, they follow the
+ * recipients' lookup in Redis). Any worker. */
 size_t hr_push_published(hr_push_t *push, const hr_push_msg_t *msg);
 
 /* Worker 0, once a second: the stale-token job (devices not refreshed within --fcm-token-ttl
