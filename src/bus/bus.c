@@ -384,6 +384,26 @@ hr_bus_cmd_t *hr_bus_cmd_new(int argc, const char *const *argv, const size_t *le
     return cmd;
 }
 
+hr_bus_cmd_t *hr_bus_script_cmd(const char *sha, const char *const *head, size_t nhead,
+                                const char *const *extra, const size_t *extra_lens, size_t nextra)
+{
+    size_t argc = 3 + nhead + nextra;
+    const char **argv = malloc(argc * sizeof *argv);
+    size_t *lens = malloc(argc * sizeof *lens);
+    hr_bus_cmd_t *cmd = NULL;
+    if (argv && lens) {
+        const char *call[] = {"EVALSHA", sha, "0"};
+        for (size_t i = 0; i < argc; i++) {
+            argv[i] = i < 3 ? call[i] : i < 3 + nhead ? head[i - 3] : extra[i - 3 - nhead];
+            lens[i] = i >= 3 + nhead && extra_lens ? extra_lens[i - 3 - nhead] : strlen(argv[i]);
+        }
+        cmd = hr_bus_cmd_new((int)argc, argv, lens);
+    }
+    free(argv);
+    free(lens);
+    return cmd;
+}
+
 void hr_bus_cmd_free(hr_bus_cmd_t *cmd)
 {
     if (!cmd) return;

@@ -103,6 +103,10 @@ struct hr_bus_cmd_s {
 };
 
 hr_bus_cmd_t *hr_bus_cmd_new(int argc, const char *const *argv, const size_t *lens);
+/* EVALSHA sha 0, then `head` (strings: the script's fixed arguments), then `extra` (bytes;
+ * extra_lens NULL: strings). */
+hr_bus_cmd_t *hr_bus_script_cmd(const char *sha, const char *const *head, size_t nhead,
+                                const char *const *extra, const size_t *extra_lens, size_t nextra);
 void hr_bus_cmd_free(hr_bus_cmd_t *cmd);
 /* Queues the command; HR_EUNAVAIL when Redis is down (nothing queued: the caller frees). */
 int hr_bus_command(hr_bus_t *bus, hr_bus_cmd_t *cmd);

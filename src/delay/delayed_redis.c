@@ -101,19 +101,8 @@ void hr_delayed_redis_free(hr_delayed_redis_t *redis)
 static hr_bus_cmd_t *script(hr_delayed_redis_t *redis, enum script which, size_t nextra,
                             const char *const *extra, const size_t *extra_lens)
 {
-    const char *argv[16];
-    size_t lens[16];
-    const char *head[] = {"EVALSHA",     redis->sha[which], "0",
-                          redis->prefix, redis->maxlen,     redis->ttl};
-    for (size_t i = 0; i < 6; i++) {
-        argv[i] = head[i];
-        lens[i] = strlen(head[i]);
-    }
-    for (size_t i = 0; i < nextra; i++) {
-        argv[6 + i] = extra[i];
-        lens[6 + i] = extra_lens ? extra_lens[i] : strlen(extra[i]);
-    }
-    return hr_bus_cmd_new((int)(6 + nextra), argv, lens);
+    const char *head[] = {redis->prefix, redis->maxlen, redis->ttl};
+    return hr_bus_script_cmd(redis->sha[which], head, 3, extra, extra_lens, nextra);
 }
 
 hr_bus_cmd_t *hr_delayed_redis_add(hr_delayed_redis_t *redis, const char *const *names,

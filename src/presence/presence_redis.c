@@ -192,30 +192,11 @@ struct hr_presence_redis_s {
     _Atomic int need_sync; /* set by the bus thread (a fresh renewal), read by worker 0 */
 };
 
-/* EVALSHA sha 0 prelude-args extra... as one command. */
 static hr_bus_cmd_t *script_cmd(hr_presence_redis_t *redis, enum script which, size_t nextra,
                                 const char *const *extra, const size_t *extra_lens)
 {
-    size_t argc = 3 + 5 + nextra;
-    const char **argv = malloc(argc * sizeof *argv);
-    size_t *lens = malloc(argc * sizeof *lens);
-    hr_bus_cmd_t *cmd = NULL;
-    if (argv && lens) {
-        const char *head[] = {"EVALSHA",     redis->sha[which], "0",         redis->prefix,
-                              redis->maxlen, redis->ttl,        redis->node, redis->lease};
-        for (size_t i = 0; i < 8; i++) {
-            argv[i] = head[i];
-            lens[i] = strlen(head[i]);
-        }
-        for (size_t i = 0; i < nextra; i++) {
-            argv[8 + i] = extra[i];
-            lens[8 + i] = extra_lens ? extra_lens[i] : strlen(extra[i]);
-        }
-        cmd = hr_bus_cmd_new((int)argc, argv, lens);
-    }
-    free(argv);
-    free(lens);
-    return cmd;
+    const char *head[] = {redis->prefix, redis->maxlen, redis->ttl, redis->node, redis->lease};
+    return hr_bus_script_cmd(redis->sha[which], head, 5, extra, extra_lens, nextra);
 }
 
 /* Fire and forget: lost when Redis is down, which the resync after the reconnect repairs. */
@@ -421,24 +402,6 @@ void hr_presence_redis_free(hr_presence_redis_t *redis)
 
 /* ---- queries: answered when Redis replies ---------------------------------------------- */
 
-typedef struct query_s {
-    hr_pending_t *pending; /* NULL once the client left */
-    hr_bus_cmd_t *cmd;
-    int many;     /* POST /v1/presence/query: a list */
-    int members;  /* GET /v1/topics/{t}/presence */
-    size_t limit; /* members */
-} query_t;
-
-static void query_respond(query_t *query, int status, json_t *json)
-{
-    char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
-    json_decref(json);
-    if (!text) status = 503;
-    const char *body = text ? text : "{\"error\":\"out of memory\",\"status\":503}";
-    query->pending->ops->respond(query->pending, status, "application/json", body, strlen(body), 0);
-    free(text);
-}
-
 static json_t *users_json(const hr_bus_cmd_t *cmd)
 {
     json_t *list = json_array();
@@ -471,72 +434,31 @@ static json_t *members_json(const hr_bus_cmd_t *cmd)
                      "members", members, "more", (size_t)count > json_array_size(members));
 }
 
-static void query_done(hr_bus_cmd_t *cmd)
+static json_t *user_answered(hr_bus_cmd_t *cmd, int *status)
 {
-    query_t *query = cmd->user;
-    if (query->pending) {
-        query->pending->user = NULL;
-        if (cmd->error || !json_is_array(cmd->reply))
-            query_respond(query, 503,
-                          json_pack("{s:s, s:i}", "error",
-                                    "redis unavailable: presence cannot be read now; retry",
-                                    "status", 503));
-        else if (query->members)
-            query_respond(query, 200, members_json(cmd));
-        else if (query->many)
-            query_respond(query, 200, json_pack("{s:o}", "users", users_json(cmd)));
-        else {
-            json_t *users = users_json(cmd);
-            query_respond(query, 200, json_incref(json_array_get(users, 0)));
-            json_decref(users);
-        }
-    }
-    hr_bus_cmd_free(cmd);
-    free(query);
+    json_t *users = users_json(cmd), *one = json_incref(json_array_get(users, 0));
+    json_decref(users);
+    *status = 200;
+    return one;
 }
 
-static void query_gone(hr_pending_t *pending)
+static json_t *users_answered(hr_bus_cmd_t *cmd, int *status)
 {
-    query_t *query = pending->user;
-    if (query) query->pending = NULL; /* the reply still comes, and frees it */
+    *status = 200;
+    return json_pack("{s:o}", "users", users_json(cmd));
 }
 
-static void query_wake(hr_pending_t *pending)
+static json_t *members_answered(hr_bus_cmd_t *cmd, int *status)
 {
-    (void)pending; /* a pipelined request waits for this answer */
-}
-
-static void submit_query(hr_presence_redis_t *redis, hr_exchange_t *ex, query_t *query,
-                         hr_bus_cmd_t *cmd)
-{
-    if (!query || !cmd) {
-        free(query);
-        hr_bus_cmd_free(cmd);
-        hr_respond_error(ex, 503, "out of memory");
-        return;
-    }
-    query->cmd = cmd;
-    cmd->done = query_done;
-    cmd->worker = ex->worker->id;
-    cmd->user = query;
-    if (hr_bus_command(redis->bus, cmd) != 0) {
-        free(query);
-        hr_bus_cmd_free(cmd);
-        hr_respond_error(ex, 503, "redis unavailable: presence cannot be read now; retry");
-        return;
-    }
-    query->pending = hr_respond_later(ex);
-    query->pending->user = query;
-    query->pending->wake = query_wake;
-    query->pending->on_close = query_gone;
+    *status = 200;
+    return members_json(cmd);
 }
 
 void hr_presence_redis_query(hr_presence_redis_t *redis, hr_exchange_t *ex,
                              const char *const *users, const size_t *lens, size_t n, int many)
 {
-    query_t *query = calloc(1, sizeof *query);
-    if (query) query->many = many;
-    submit_query(redis, ex, query, script_cmd(redis, QUERY, n, users, lens));
+    hr_api_bus_answer(ex, script_cmd(redis, QUERY, n, users, lens),
+                      many ? users_answered : user_answered);
 }
 
 void hr_presence_redis_members(hr_presence_redis_t *redis, hr_exchange_t *ex, const char *topic,
@@ -546,7 +468,5 @@ void hr_presence_redis_members(hr_presence_redis_t *redis, hr_exchange_t *ex, co
     snprintf(limit_s, sizeof limit_s, "%zu", limit);
     const char *extra[] = {topic, limit_s};
     size_t lens[] = {len, strlen(limit_s)};
-    query_t *query = calloc(1, sizeof *query);
-    if (query) query->members = 1;
-    submit_query(redis, ex, query, script_cmd(redis, MEMBERS, 2, extra, lens));
+    hr_api_bus_answer(ex, script_cmd(redis, MEMBERS, 2, extra, lens), members_answered);
 }

@@ -139,18 +139,8 @@ void hr_devices_redis_free(hr_devices_redis_t *redis)
 static hr_bus_cmd_t *script(hr_devices_redis_t *redis, enum script which, size_t nextra,
                             const char *const *extra, const size_t *extra_lens)
 {
-    const char *argv[16];
-    size_t lens[16];
-    const char *head[] = {"EVALSHA", redis->sha[which], "0", redis->prefix};
-    for (size_t i = 0; i < 4; i++) {
-        argv[i] = head[i];
-        lens[i] = strlen(head[i]);
-    }
-    for (size_t i = 0; i < nextra; i++) {
-        argv[4 + i] = extra[i];
-        lens[4 + i] = extra_lens ? extra_lens[i] : strlen(extra[i]);
-    }
-    return hr_bus_cmd_new((int)(4 + nextra), argv, lens);
+    const char *head[] = {redis->prefix};
+    return hr_bus_script_cmd(redis->sha[which], head, 1, extra, extra_lens, nextra);
 }
 
 hr_bus_cmd_t *hr_devices_redis_put(hr_devices_redis_t *redis, const hr_device_info_t *info)
