@@ -82,10 +82,11 @@ typedef struct hr_config_s {
     unsigned fcm_concurrency;
     int64_t fcm_backoff_ms;
     int64_t fcm_timeout_ms;
-    int64_t fcm_token_ttl_ms; /* a device not refreshed this long is removed */
-    size_t fcm_max_devices;   /* devices in all */
-    size_t delayed_max;       /* delayed messages held at once */
-    size_t delayed_max_bytes; /* and their bytes */
+    int64_t fcm_token_ttl_ms;    /* a device not refreshed this long is removed */
+    size_t fcm_max_devices;      /* devices in all */
+    size_t fcm_max_device_bytes; /* and their bytes */
+    size_t delayed_max;          /* delayed messages held at once */
+    size_t delayed_max_bytes;    /* and their bytes */
 } hr_config_t;
 
 /* Returns 0 to run, 1 when --help/--version was printed, -1 on a bad option (message printed). */

@@ -17,13 +17,17 @@
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                      \
     "local function num(x) return string.format('%.0f', x) end\n" HR_LUA_PUBLISH
 
-/* ARGV[4..]: max waiting, due, topics, event, data, retry, binary, fcm, push. */
+/* ARGV[4..]: max waiting, due, topics, event, data, retry, binary, fcm, push, max bytes. */
 static const char add_lua[] =
-    PRELUDE "if redis.call('ZCARD', P .. ':dz') >= tonumber(ARGV[4]) then return -1 end\n"
+    PRELUDE "local size = #ARGV[6] + #ARGV[7] + #ARGV[8] + #ARGV[12] + 64\n"
+            "if redis.call('ZCARD', P .. ':dz') >= tonumber(ARGV[4]) or\n"
+            "   tonumber(redis.call('GET', P .. ':dbytes') or '0') + size > tonumber(ARGV[13])\n"
+            "  then return -1 end\n"
             "local id = redis.call('INCR', P .. ':dseq')\n"
             "redis.call('HSET', P .. ':dq:' .. id, 'topics', ARGV[6], 'event', ARGV[7],\n"
             "  'data', ARGV[8], 'retry', ARGV[9], 'binary', ARGV[10], 'fcm', ARGV[11],\n"
-            "  'push', ARGV[12])\n"
+            "  'push', ARGV[12], 'size', size)\n"
+            "redis.call('INCRBY', P .. ':dbytes', size)\n"
             "redis.call('ZADD', P .. ':dz', ARGV[5], id)\n"
             "return id\n";
 
@@ -40,6 +44,8 @@ static const char list_lua[] =
 /* ARGV[4]: id. */
 static const char cancel_lua[] =
     PRELUDE "if redis.call('ZREM', P .. ':dz', ARGV[4]) == 0 then return 0 end\n"
+            "local size = redis.call('HGET', P .. ':dq:' .. ARGV[4], 'size') or '0'\n"
+            "redis.call('DECRBY', P .. ':dbytes', size)\n"
             "redis.call('DEL', P .. ':dq:' .. ARGV[4])\n"
             "return 1\n";
 
@@ -51,7 +57,8 @@ static const char take_lua[] =
             "  redis.call('ZREM', P .. ':dz', id)\n"
             "  local key = P .. ':dq:' .. id\n"
             "  local f = redis.call('HMGET', key, 'topics', 'event', 'data', 'retry', 'binary',\n"
-            "    'fcm', 'push')\n"
+            "    'fcm', 'push', 'size')\n"
+            "  redis.call('DECRBY', P .. ':dbytes', f[8] or '0')\n"
             "  redis.call('DEL', key)\n"
             "  if f[1] then\n"
             "    for _, topic in ipairs(cjson.decode(f[1])) do\n"
@@ -72,7 +79,7 @@ static const char *const scripts[NSCRIPTS] = {add_lua, list_lua, cancel_lua, tak
 struct hr_delayed_redis_s {
     hr_bus_t *bus;
     char sha[NSCRIPTS][41];
-    char prefix[1024], maxlen[24], ttl[24], max[24];
+    char prefix[1024], maxlen[24], ttl[24], max[24], max_bytes[24];
 };
 
 hr_delayed_redis_t *hr_delayed_redis_new(hr_bus_t *bus, const hr_config_t *config)
@@ -90,6 +97,7 @@ hr_delayed_redis_t *hr_delayed_redis_new(hr_bus_t *bus, const hr_config_t *confi
              config->history_size ? config->history_size : 1);
     snprintf(redis->ttl, sizeof redis->ttl, "%lld", (long long)config->history_ttl_ms);
     snprintf(redis->max, sizeof redis->max, "%zu", config->delayed_max);
+    snprintf(redis->max_bytes, sizeof redis->max_bytes, "%zu", config->delayed_max_bytes);
     return redis;
 }
 
@@ -119,9 +127,16 @@ hr_bus_cmd_t *hr_delayed_redis_add(hr_delayed_redis_t *redis, const char *const 
     snprintf(due, sizeof due, "%lld", (long long)due_ms);
     snprintf(retry, sizeof retry, "%u", body->retry_ms);
     snprintf(fcm, sizeof fcm, "%d", (int)body->fcm);
-    const char *extra[] = {
-        redis->max, due, topics ? topics : "[]", body->event ? body->event : "", body->data, retry,
-        "0",        fcm, push ? push : ""};
+    const char *extra[] = {redis->max,
+                           due,
+                           topics ? topics : "[]",
+                           body->event ? body->event : "",
+                           body->data,
+                           retry,
+                           "0",
+                           fcm,
+                           push ? push : "",
+                           redis->max_bytes};
     size_t extra_lens[] = {strlen(redis->max),
                            strlen(due),
                            strlen(extra[2]),
@@ -130,8 +145,9 @@ hr_bus_cmd_t *hr_delayed_redis_add(hr_delayed_redis_t *redis, const char *const 
                            strlen(retry),
                            1,
                            strlen(fcm),
-                           push ? strlen(push) : 0};
-    hr_bus_cmd_t *cmd = script(redis, ADD, 9, extra, extra_lens);
+                           push ? strlen(push) : 0,
+                           strlen(redis->max_bytes)};
+    hr_bus_cmd_t *cmd = script(redis, ADD, 10, extra, extra_lens);
     free(topics);
     free(push);
     return cmd;

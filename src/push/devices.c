@@ -45,6 +45,7 @@ struct dev_s {
     dev_link_t *links;
     size_t nlinks;
     int64_t updated_ms;
+    size_t bytes; /* what it costs against max_bytes */
     size_t len;
     char token[];
 };
@@ -52,7 +53,9 @@ struct dev_s {
 struct hr_devices_s {
     pthread_mutex_t lock;
     hr_store_t *store; /* NULL or a store without device ops: memory only */
-    size_t max;
+    size_t max;        /* devices in all */
+    size_t max_bytes;  /* and the bytes they hold */
+    size_t bytes;
     hr_strmap_t tokens, users, topics;
     hr_list_t by_age;
     uint64_t removed_stale, removed_invalid;
@@ -113,13 +116,14 @@ int hr_device_body_parse(json_t *body, hr_device_info_t *info, char *err, size_t
     return 0;
 }
 
-hr_devices_t *hr_devices_new(hr_store_t *store, size_t max_devices)
+hr_devices_t *hr_devices_new(hr_store_t *store, size_t max_devices, size_t max_bytes)
 {
     hr_devices_t *devices = calloc(1, sizeof *devices);
     if (!devices) return NULL;
     pthread_mutex_init(&devices->lock, NULL);
     devices->store = store && store->ops->device_put ? store : NULL;
     devices->max = max_devices;
+    devices->max_bytes = max_bytes;
     hr_list_init(&devices->by_age);
     return devices;
 }
@@ -148,6 +152,7 @@ static void drop(hr_devices_t *devices, device_t *dev)
     hr_strmap_remove(&devices->tokens, &dev->node);
     hr_list_remove(&dev->user_link);
     hr_list_remove(&dev->age_link);
+    devices->bytes -= dev->bytes;
     free(dev->labels);
     free(dev);
     if (--user->count == 0) {
@@ -210,10 +215,13 @@ static int link_topics(hr_devices_t *devices, device_t *dev, json_t *topics)
 static int put_locked(hr_devices_t *devices, const hr_device_info_t *info, char *labels)
 {
     device_t *dev = (device_t *)hr_strmap_get(&devices->tokens, info->token, info->token_len);
+    size_t cost = sizeof *dev + info->token_len + (labels ? strlen(labels) : 0) +
+                  json_array_size(info->topics) * (sizeof(dev_link_t) + HR_TOPIC_MAX_LEN / 4);
     if (dev)
         drop(devices, dev); /* re-registered: replaced whole (its user may change) */
     else if (devices->max && devices->tokens.count >= devices->max)
         return HR_ELIMIT;
+    if (devices->max_bytes && devices->bytes + cost > devices->max_bytes) return HR_ELIMIT;
     dev_user_t *user = user_get(devices, info->user, info->user_len);
     if (!user) return HR_ENOMEM;
     if (user->count >= HR_DEVICES_PER_USER) /* the least recently refreshed goes */
@@ -221,6 +229,8 @@ static int put_locked(hr_devices_t *devices, const hr_device_info_t *info, char 
     if (!(dev = calloc(1, sizeof *dev + info->token_len + 1))) return HR_ENOMEM;
     memcpy(dev->token, info->token, info->token_len);
     dev->len = info->token_len;
+    dev->bytes = cost;
+    devices->bytes += cost;
     dev->node.key = dev->token;
     dev->node.key_len = dev->len;
     if (hr_strmap_put(&devices->tokens, &dev->node) != 0) {

@@ -2,8 +2,8 @@
  * device wants pushes for. In memory, under one mutex, with every change written through to the
  * store (SQLite) when it keeps devices, and loaded from it at start.
  *
- * Bounds: HR_DEVICES_PER_USER per user (the oldest is replaced), --fcm-max-devices in all (507
- * above), HR_DEVICE_TOPICS topics per device; tokens are 1..4096 bytes of the base64url and
+ * Bounds: HR_DEVICES_PER_USER per user (the oldest is replaced), --fcm-max-devices and
+ * --fcm-max-device-bytes in all (507 above), HR_DEVICE_TOPICS topics per device; tokens are 1..4096 bytes of the base64url and
  * ':' alphabet FCM uses. */
 #ifndef HR_PUSH_DEVICES_H
 #define HR_PUSH_DEVICES_H
@@ -33,7 +33,7 @@ typedef struct hr_device_info_s {
     int64_t updated_ms;
 } hr_device_info_t;
 
-hr_devices_t *hr_devices_new(hr_store_t *store, size_t max_devices);
+hr_devices_t *hr_devices_new(hr_store_t *store, size_t max_devices, size_t max_bytes);
 void hr_devices_free(hr_devices_t *devices);
 
 int hr_device_token_valid(const char *token, size_t len);

@@ -65,7 +65,7 @@ hr_push_t *hr_push_new(const hr_config_t *config, hr_store_t *store, hr_presence
     push->config = config;
     push->presence = presence;
     if (parse_policies(push, err, err_size) != 0 ||
-        !(push->devices = hr_devices_new(store, config->fcm_max_devices)) ||
+        !(push->devices = hr_devices_new(store, config->fcm_max_devices, config->fcm_max_device_bytes)) ||
         hr_devices_load(push->devices) != 0) {
         if (!err[0]) snprintf(err, err_size, "cannot load the devices");
         hr_push_free(push);

@@ -68,6 +68,20 @@ test('cancelled from the other node: never delivered', async () => {
   assert.deepEqual(held.messages, []);
 });
 
+test('--delayed-max-bytes holds across nodes: past it a 507; room again once delivered', async () => {
+  const small = await startHerald(['--redis', redis.url, '--redis-prefix', 'small', '--delayed-max-bytes', '4096']);
+  try {
+    await waitFor(async () => (await fetch(`${small.url}/healthz`)).status === 200, { what: 'healthz' });
+    const big = 'x'.repeat(1500);
+    assert.equal((await later(small, 'b', { data: big, delay: 500 })).status, 202);
+    assert.equal((await later(small, 'b', { data: big, delay: 500 })).status, 202);
+    assert.equal((await later(small, 'b', { data: big, delay: 500 })).status, 507);
+    await waitFor(async () => (await (await fetch(`${small.url}/v1/topics/b/messages?since=0`)).json()).messages.length === 2,
+      { what: 'delivered' });
+    assert.equal((await later(small, 'b', { data: big, delay: 10 })).status, 202, 'room again');
+  } finally { await small.stop(); }
+});
+
 test('the node that took the publish is killed with -9: the other delivers it', async () => {
   const [a, b] = nodes;
   const onB = listen(b, 'survive');

@@ -231,6 +231,21 @@ test('a failed access-token request is retried after a backoff; the pushes wait 
   }
 });
 
+test('the device registry is bounded in count and in bytes (507 above)', async () => {
+  const node = await startHerald(['--fcm-max-devices', '3', '--fcm-max-device-bytes', '6000']);
+  try {
+    const labels = { note: 'y'.repeat(1000) };
+    for (let i = 0; i < 3; i++)
+      assert.equal((await put(node.url, `b${i}`, `tok-b${i}`, { platform: 'web', labels })).status, 200);
+    assert.equal((await put(node.url, 'b3', 'tok-b3', { platform: 'web' })).status, 507, 'count');
+    assert.equal((await put(node.url, 'b0', 'tok-b0', { platform: 'web', labels })).status, 200, 'a refresh fits');
+    await fetch(`${node.url}/v1/users/b2/devices/tok-b2`, { method: 'DELETE' });
+    const huge = { note: 'z'.repeat(1000) };
+    assert.equal((await put(node.url, 'b4', `tok-${'k'.repeat(4000)}`, { platform: 'web', labels: huge })).status, 507, 'bytes');
+    assert.equal((await put(node.url, 'b4', 'tok-b4', { platform: 'web' })).status, 200);
+  } finally { await node.stop(); }
+});
+
 test('devices survive a restart (SQLite)', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'herald-devices-'));
   try {
