@@ -1,0 +1,45 @@
+/* The embedded pool store (issue 18, docs/POOLS.md to come): for each (pool, key) a small set of
+ * upstream answers ("members"), under one byte budget, evicting whole keys the way Redis's
+ * allkeys-lfu does: sample a few keys at random, drop the one with the lowest decayed LFU
+ * counter (pool/lfu.h), repeat until the new member fits. Thread-safe (one mutex); no I/O. */
+#ifndef HR_POOL_STORE_H
+#define HR_POOL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HR_POOL_SAMPLES 5 /* Redis's maxmemory-samples default */
+
+typedef struct hr_pool_store_s hr_pool_store_t;
+
+/* A member handed out: a copy the caller frees with free(). */
+typedef struct hr_pool_answer_s {
+    size_t len;
+    char content_type[64];
+    char bytes[];
+} hr_pool_answer_t;
+
+typedef struct hr_pool_store_stats_s {
+    size_t keys, members, bytes;
+    uint64_t evictions;
+} hr_pool_store_stats_t;
+
+/* `seed` makes the sampling and the picks repeatable (tests); 0 seeds from the clock. */
+hr_pool_store_t *hr_pool_store_new(size_t max_bytes, uint64_t seed);
+void hr_pool_store_free(hr_pool_store_t *store);
+
+/* Adds a member to `key` (a pool's name and the key, joined by the caller), evicting keys by
+ * LFU until it fits; at most `max_members` are kept (the oldest goes). Returns 0, HR_ELIMIT
+ * (larger than the whole budget) or HR_ENOMEM. `now_ms`: for the decay. */
+int hr_pool_store_add(hr_pool_store_t *store, const char *key, size_t key_len, const char *bytes,
+                      size_t len, const char *content_type, size_t max_members, int64_t now_ms);
+/* How many members `key` holds (no access counted). */
+size_t hr_pool_store_count(hr_pool_store_t *store, const char *key, size_t key_len);
+/* A random member of `key` when it holds at least `need`; counts an access. NULL otherwise. */
+hr_pool_answer_t *hr_pool_store_pick(hr_pool_store_t *store, const char *key, size_t key_len,
+                                     size_t need, int64_t now_ms);
+/* Removes member `index` (0 = oldest), or the whole key with index SIZE_MAX. 1 when found. */
+int hr_pool_store_remove(hr_pool_store_t *store, const char *key, size_t key_len, size_t index);
+void hr_pool_store_stats(hr_pool_store_t *store, hr_pool_store_stats_t *stats);
+
+#endif

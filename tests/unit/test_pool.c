@@ -1,0 +1,110 @@
+/* The pool store (issue 18): members per key, random picks over all of them, the member cap,
+ * the byte budget with LFU eviction that spares frequently used keys, and Redis's counter. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/error.h"
+#include "pool/lfu.h"
+#include "pool/store.h"
+
+#define NOW 1796208000000ll
+
+static void counter_is_logarithmic_and_decays(void **state)
+{
+    (void)state;
+    assert_int_equal(hr_lfu_incr(HR_LFU_INIT, 0.99), HR_LFU_INIT + 1); /* p = 1 */
+    assert_int_equal(hr_lfu_incr(15, 0.5), 15);                        /* p = 1/101 */
+    assert_int_equal(hr_lfu_incr(15, 0.001), 16);
+    assert_int_equal(hr_lfu_incr(255, 0.0), 255);
+    assert_int_equal(hr_lfu_decay(10, 3), 7);
+    assert_int_equal(hr_lfu_decay(3, 10), 0);
+    assert_int_equal(hr_lfu_decay(9, 0), 9);
+}
+
+static void picks_spread_over_every_member(void **state)
+{
+    (void)state;
+    hr_pool_store_t *store = hr_pool_store_new(1 << 20, 42);
+    char answer[32];
+    for (int i = 0; i < 5; i++) {
+        snprintf(answer, sizeof answer, "answer-%d", i);
+        assert_int_equal(
+            hr_pool_store_add(store, "mission", 7, answer, strlen(answer), "text/plain", 5, NOW),
+            0);
+    }
+    assert_int_equal(hr_pool_store_count(store, "mission", 7), 5);
+    assert_null(hr_pool_store_pick(store, "mission", 7, 6, NOW)); /* not enough yet */
+    int seen[5] = {0};
+    for (int i = 0; i < 1000; i++) {
+        hr_pool_answer_t *got = hr_pool_store_pick(store, "mission", 7, 5, NOW);
+        assert_non_null(got);
+        assert_string_equal(got->content_type, "text/plain");
+        seen[got->bytes[7] - '0']++;
+        free(got);
+    }
+    for (int i = 0; i < 5; i++)
+        assert_true(seen[i] > 120 && seen[i] < 280); /* ~200 each */
+    /* A sixth answer pushes out the oldest. */
+    assert_int_equal(hr_pool_store_add(store, "mission", 7, "answer-5", 8, "", 5, NOW), 0);
+    assert_int_equal(hr_pool_store_count(store, "mission", 7), 5);
+    assert_int_equal(hr_pool_store_remove(store, "mission", 7, 0), 1); /* answer-1 */
+    assert_int_equal(hr_pool_store_count(store, "mission", 7), 4);
+    assert_int_equal(hr_pool_store_remove(store, "mission", 7, 9), 0);
+    assert_int_equal(hr_pool_store_remove(store, "mission", 7, SIZE_MAX), 1);
+    assert_int_equal(hr_pool_store_count(store, "mission", 7), 0);
+    hr_pool_store_stats_t stats;
+    hr_pool_store_stats(store, &stats);
+    assert_int_equal(stats.keys + stats.members + stats.bytes, 0);
+    hr_pool_store_free(store);
+}
+
+static void budget_evicts_rarely_used_keys_first(void **state)
+{
+    (void)state;
+    char big[1000], name[32];
+    memset(big, 'x', sizeof big);
+    hr_pool_store_t *store = hr_pool_store_new(24 * 1024, 7); /* room for about 20 keys */
+    for (int k = 0; k < 20; k++) {
+        snprintf(name, sizeof name, "k%02d", k);
+        assert_int_equal(hr_pool_store_add(store, name, 3, big, sizeof big, "", 5, NOW), 0);
+    }
+    for (int round = 0; round < 100; round++) /* k00..k04 are the popular ones */
+        for (int k = 0; k < 5; k++) {
+            snprintf(name, sizeof name, "k%02d", k);
+            free(hr_pool_store_pick(store, name, 3, 1, NOW));
+        }
+    for (int k = 20; k < 40; k++) { /* twenty new keys: room must be made */
+        snprintf(name, sizeof name, "k%02d", k);
+        assert_int_equal(hr_pool_store_add(store, name, 3, big, sizeof big, "", 5, NOW), 0);
+    }
+    hr_pool_store_stats_t stats;
+    hr_pool_store_stats(store, &stats);
+    assert_true(stats.bytes <= 24 * 1024);
+    assert_true(stats.evictions >= 15);
+    for (int k = 0; k < 5; k++) {
+        snprintf(name, sizeof name, "k%02d", k);
+        assert_int_equal(hr_pool_store_count(store, name, 3), 1); /* the popular ones stay */
+    }
+    /* Larger than the whole budget: refused, nothing evicted for it. */
+    char *huge = calloc(1, 64 * 1024);
+    assert_int_equal(hr_pool_store_add(store, "h", 1, huge, 64 * 1024, "", 5, NOW), HR_ELIMIT);
+    free(huge);
+    hr_pool_store_free(store);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(counter_is_logarithmic_and_decays),
+        cmocka_unit_test(picks_spread_over_every_member),
+        cmocka_unit_test(budget_evicts_rarely_used_keys_first),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
