@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "pool/lfu.h"
+#include "pool/spec.h"
 #include "pool/store.h"
 
 #define NOW 1796208000000ll
@@ -99,12 +100,52 @@ static void budget_evicts_rarely_used_keys_first(void **state)
     hr_pool_store_free(store);
 }
 
+static void pool_options_parse(void **state)
+{
+    (void)state;
+    hr_pool_spec_t spec;
+    char err[128];
+    setenv("HERALD_TEST_KEY", "sk-123", 1);
+    assert_int_equal(hr_pool_spec_parse("missions=https://ai.example/v1/chat,size=3,timeout=5000,"
+                                        "ttl=600,header=Authorization:env:HERALD_TEST_KEY,"
+                                        "header=X-Team:blue",
+                                        &spec, err, sizeof err),
+                     0);
+    assert_string_equal(spec.name, "missions");
+    assert_string_equal(spec.url, "https://ai.example/v1/chat");
+    assert_int_equal(spec.size, 3);
+    assert_int_equal(spec.timeout_ms, 5000);
+    assert_int_equal(spec.ttl_s, 600);
+    assert_int_equal(spec.nheaders, 2);
+    assert_string_equal(spec.headers[0], "Authorization: sk-123");
+    assert_string_equal(spec.headers[1], "X-Team: blue");
+    assert_int_equal(hr_pool_spec_parse("p=http://127.0.0.1:9/x", &spec, err, sizeof err), 0);
+    assert_int_equal(spec.size, 5); /* the default */
+    const char *bad[] = {"",
+                         "p",
+                         "=http://x",
+                         "p=ftp://x",
+                         "p q=http://x",
+                         "p=http://x,size=0",
+                         "p=http://x,size=101",
+                         "p=http://x,size=-1",
+                         "p=http://x,timeout=5",
+                         "p=http://x,colour=red",
+                         "p=http://x,header=NoColon",
+                         "p=http://x,header=Bad Name:v",
+                         "p=http://x,header=A:env:HERALD_UNSET_VAR",
+                         "p=http://x,size=3x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(hr_pool_spec_parse(bad[i], &spec, err, sizeof err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(counter_is_logarithmic_and_decays),
         cmocka_unit_test(picks_spread_over_every_member),
         cmocka_unit_test(budget_evicts_rarely_used_keys_first),
+        cmocka_unit_test(pool_options_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
