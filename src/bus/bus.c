@@ -436,6 +436,14 @@ void hr_bus_on_ready(hr_bus_t *bus, void (*fn)(void *arg), void *arg)
     bus->on_ready_arg = arg;
 }
 
+int hr_bus_add_scripts(hr_bus_t *bus, const char *const *lua, size_t n, char (*sha)[41])
+{
+    if (bus->nscripts + n > sizeof bus->scripts / sizeof bus->scripts[0]) return -1;
+    for (size_t i = 0; i < n; i++)
+        hr_bus_add_script(bus, lua[i], sha[i]);
+    return 0;
+}
+
 int hr_bus_add_script(hr_bus_t *bus, const char *lua, char sha[41])
 {
     if (bus->nscripts == sizeof bus->scripts / sizeof bus->scripts[0]) return -1;

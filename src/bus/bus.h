@@ -115,6 +115,8 @@ int hr_bus_command(hr_bus_t *bus, hr_bus_cmd_t *cmd);
 void hr_bus_on_ready(hr_bus_t *bus, void (*fn)(void *arg), void *arg);
 /* Before hr_bus_start: a script loaded on every (re)connect; its SHA1 (hex) into sha. */
 int hr_bus_add_script(hr_bus_t *bus, const char *lua, char sha[41]);
+/* The same for n scripts at once (a module's set); -1 when they do not all fit. */
+int hr_bus_add_scripts(hr_bus_t *bus, const char *const *lua, size_t n, char (*sha)[41]);
 
 typedef struct hr_bus_stats_s {
     int up;

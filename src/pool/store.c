@@ -100,6 +100,18 @@ static void evict_one(hr_pool_store_t *store, const pkey_t *keep, int64_t now_ms
     store->evictions++;
 }
 
+static void drop_oldest(hr_pool_store_t *store, pkey_t *key)
+{
+    member_t *oldest = key->members;
+    key->members = oldest->next;
+    if (!key->members) key->last = NULL;
+    key->nmembers--;
+    key->bytes -= sizeof *oldest + oldest->len;
+    store->bytes -= sizeof *oldest + oldest->len;
+    store->nmembers--;
+    free(oldest);
+}
+
 static pkey_t *key_get(hr_pool_store_t *store, const char *name, size_t len, int64_t now_ms)
 {
     pkey_t *key = (pkey_t *)hr_strmap_get(&store->map, name, len);
@@ -148,28 +160,12 @@ int hr_pool_store_add(hr_pool_store_t *store, const char *name, size_t name_len,
         free(member);
         return HR_ENOMEM;
     }
-    if (max_members && key->nmembers >= max_members) { /* the oldest answer makes room */
-        member_t *oldest = key->members;
-        key->members = oldest->next;
-        if (!key->members) key->last = NULL;
-        key->nmembers--;
-        key->bytes -= sizeof *oldest + oldest->len;
-        store->bytes -= sizeof *oldest + oldest->len;
-        store->nmembers--;
-        free(oldest);
-    }
+    if (max_members && key->nmembers >= max_members) /* the oldest answer makes room */
+        drop_oldest(store, key);
     while (store->bytes + cost > store->max_bytes && store->nkeys > 1)
         evict_one(store, key, now_ms);
-    while (store->bytes + cost > store->max_bytes && key->members) { /* alone and still over */
-        member_t *oldest = key->members;
-        key->members = oldest->next;
-        if (!key->members) key->last = NULL;
-        key->nmembers--;
-        key->bytes -= sizeof *oldest + oldest->len;
-        store->bytes -= sizeof *oldest + oldest->len;
-        store->nmembers--;
-        free(oldest);
-    }
+    while (store->bytes + cost > store->max_bytes && key->members) /* alone and still over */
+        drop_oldest(store, key);
     if (key->last)
         key->last->next = member;
     else

@@ -117,11 +117,10 @@ hr_devices_redis_t *hr_devices_redis_new(hr_bus_t *bus, const hr_config_t *confi
     hr_devices_redis_t *redis = calloc(1, sizeof *redis);
     if (!redis) return NULL;
     redis->bus = bus;
-    for (int i = 0; i < NSCRIPTS; i++)
-        if (hr_bus_add_script(bus, scripts[i], redis->sha[i]) != 0) {
-            free(redis);
-            return NULL;
-        }
+    if (hr_bus_add_scripts(bus, scripts, NSCRIPTS, redis->sha) != 0) {
+        free(redis);
+        return NULL;
+    }
     hr_bus_stats_t stats;
     hr_bus_stats(bus, &stats);
     snprintf(redis->prefix, sizeof redis->prefix, "%s", config->redis_prefix);

@@ -63,6 +63,18 @@ test('bad times are a 400', async () => {
   assert.equal((await fetch(`${h.url}/healthz`)).status, 200);
 });
 
+test('--delayed-max and --delayed-max-bytes hold: 507 past them, room again once delivered', async () => {
+  const node = await startHerald(['--delayed-max', '2', '--delayed-max-bytes', '4096']);
+  try {
+    assert.equal((await later(node.url, 'cap', { data: 'a', delay: 400 })).status, 202);
+    assert.equal((await later(node.url, 'cap', { data: 'b', delay: 400 })).status, 202);
+    assert.equal((await later(node.url, 'cap', { data: 'c', delay: 400 })).status, 507, 'count');
+    await waitFor(async () => (await held(node.url, 'cap')).length === 2, { what: 'delivered' });
+    assert.equal((await later(node.url, 'cap', { data: 'x'.repeat(5000), delay: 400 })).status, 507, 'bytes');
+    assert.equal((await later(node.url, 'cap', { data: 'd', delay: 10 })).status, 202, 'room again');
+  } finally { await node.stop(); }
+});
+
 test('kill -9: a kept message survives and comes once; a delivered one does not come again', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'herald-delayed-'));
   try {
