@@ -1,5 +1,5 @@
-/* The FCM HTTP v1 client; see fcm.h. libcurl's multi interface on a libuv loop (curl tells
- * which sockets to watch and when to time out; uv_poll and a uv_timer report back). */
+/* The FCM HTTP v1 client; see fcm.h. libcurl's multi interface on the client's own libuv loop
+ * (core/curl_uv.h). */
 #include <curl/curl.h>
 #include <jwt.h>
 #include <pthread.h>
@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "core/clock.h"
+#include "core/curl_uv.h"
 #include "core/list.h"
 #include "core/log.h"
 #include "push/fcm.h"
@@ -45,12 +46,6 @@ typedef struct transfer_s {
     int64_t retry_after_ms;
 } transfer_t;
 
-typedef struct socket_ctx_s {
-    uv_poll_t poll;
-    curl_socket_t fd;
-    hr_fcm_t *fcm;
-} socket_ctx_t;
-
 struct hr_fcm_s {
     hr_fcm_config_t config;
     hr_devices_t *devices;
@@ -60,8 +55,8 @@ struct hr_fcm_s {
     uv_loop_t loop;
     uv_thread_t thread;
     uv_async_t wake;
-    uv_timer_t curl_timer, retry_timer;
-    CURLM *multi;
+    uv_timer_t retry_timer;
+    hr_curl_uv_t curl;
     int started;
 
     pthread_mutex_t lock; /* incoming, stopping, dead, stats */
@@ -154,70 +149,7 @@ static void dead_letter(hr_fcm_t *fcm, job_t *job, long status, const char *reas
     job_free(job);
 }
 
-/* ---- curl on libuv ---------------------------------------------------------------------- */
-
-static void check_done(hr_fcm_t *fcm);
-
-static void on_poll(uv_poll_t *poll, int status, int events)
-{
-    socket_ctx_t *ctx = poll->data;
-    int flags = status < 0 ? CURL_CSELECT_ERR
-                           : ((events & UV_READABLE) ? CURL_CSELECT_IN : 0) |
-                                 ((events & UV_WRITABLE) ? CURL_CSELECT_OUT : 0);
-    int running;
-    curl_multi_socket_action(ctx->fcm->multi, ctx->fd, flags, &running);
-    check_done(ctx->fcm);
-}
-
-static void on_poll_closed(uv_handle_t *handle)
-{
-    free(handle->data);
-}
-
-static int on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *socket_arg)
-{
-    (void)easy;
-    hr_fcm_t *fcm = arg;
-    socket_ctx_t *ctx = socket_arg;
-    if (what == CURL_POLL_REMOVE) {
-        if (ctx) {
-            uv_poll_stop(&ctx->poll);
-            curl_multi_assign(fcm->multi, fd, NULL);
-            uv_close((uv_handle_t *)&ctx->poll, on_poll_closed);
-        }
-        return 0;
-    }
-    if (!ctx) {
-        if (!(ctx = calloc(1, sizeof *ctx))) return -1;
-        ctx->fd = fd;
-        ctx->fcm = fcm;
-        uv_poll_init_socket(&fcm->loop, &ctx->poll, fd);
-        ctx->poll.data = ctx;
-        curl_multi_assign(fcm->multi, fd, ctx);
-    }
-    int events = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
-    uv_poll_start(&ctx->poll, events, on_poll);
-    return 0;
-}
-
-static void on_curl_timer(uv_timer_t *timer)
-{
-    hr_fcm_t *fcm = timer->data;
-    int running;
-    curl_multi_socket_action(fcm->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(fcm);
-}
-
-static int on_timeout(CURLM *multi, long timeout_ms, void *arg)
-{
-    (void)multi;
-    hr_fcm_t *fcm = arg;
-    if (timeout_ms < 0)
-        uv_timer_stop(&fcm->curl_timer);
-    else
-        uv_timer_start(&fcm->curl_timer, on_curl_timer, (uint64_t)timeout_ms, 0);
-    return 0;
-}
+/* ---- transfers -------------------------------------------------------------------------- */
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
@@ -277,7 +209,7 @@ static transfer_t *transfer_new(hr_fcm_t *fcm, job_t *job, const char *url, char
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)fcm->config.timeout_ms);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_multi_add_handle(fcm->multi, easy);
+    curl_multi_add_handle(fcm->curl.multi, easy);
     hr_list_push(&fcm->transfers, &transfer->link);
     fcm->in_flight++;
     atomic_store(&fcm->flying, fcm->in_flight);
@@ -288,7 +220,7 @@ static void transfer_free(transfer_t *transfer)
 {
     hr_fcm_t *fcm = transfer->fcm;
     hr_list_remove(&transfer->link);
-    curl_multi_remove_handle(fcm->multi, transfer->easy);
+    curl_multi_remove_handle(fcm->curl.multi, transfer->easy);
     curl_easy_cleanup(transfer->easy);
     curl_slist_free_all(transfer->headers);
     free(transfer->request);
@@ -449,33 +381,26 @@ static void push_done(hr_fcm_t *fcm, transfer_t *transfer, CURLcode result, long
     }
 }
 
-static void check_done(hr_fcm_t *fcm)
+static void transfer_done(hr_curl_uv_t *curl, CURL *easy, CURLcode result)
 {
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(fcm->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE) continue;
-        transfer_t *transfer;
-        long status = 0;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&transfer);
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
-        CURLcode result = msg->data.result;
-        if (transfer->job)
-            push_done(fcm, transfer, result, status);
-        else
-            token_done(fcm, transfer, result, status);
-        transfer_free(transfer);
-    }
-    pump(fcm);
+    hr_fcm_t *fcm = curl->user;
+    transfer_t *transfer;
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&transfer);
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    if (transfer->job)
+        push_done(fcm, transfer, result, status);
+    else
+        token_done(fcm, transfer, result, status);
+    transfer_free(transfer);
+}
+
+static void after_batch(hr_curl_uv_t *curl)
+{
+    pump(curl->user);
 }
 
 /* ---- thread ----------------------------------------------------------------------------- */
-
-static void close_handle(uv_handle_t *handle, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(handle)) uv_close(handle, handle->type == UV_POLL ? on_poll_closed : NULL);
-}
 
 static void on_wake(uv_async_t *async)
 {
@@ -500,9 +425,8 @@ static void on_wake(uv_async_t *async)
         if (transfer->job) job_free(transfer->job);
         transfer_free(transfer);
     }
-    curl_multi_cleanup(fcm->multi);
-    fcm->multi = NULL;
-    uv_walk(&fcm->loop, close_handle, NULL);
+    hr_curl_uv_cleanup(&fcm->curl);
+    uv_walk(&fcm->loop, hr_curl_uv_close_handle, NULL);
 }
 
 static void fcm_thread(void *arg)
@@ -536,18 +460,16 @@ hr_fcm_t *hr_fcm_new(const hr_fcm_config_t *config, hr_devices_t *devices, char 
 int hr_fcm_start(hr_fcm_t *fcm)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (uv_loop_init(&fcm->loop) != 0 || !(fcm->multi = curl_multi_init())) return -1;
+    if (uv_loop_init(&fcm->loop) != 0 || hr_curl_uv_init(&fcm->curl, &fcm->loop) != 0) return -1;
+    fcm->curl.done = transfer_done;
+    fcm->curl.after = after_batch;
+    fcm->curl.user = fcm;
     uv_async_init(&fcm->loop, &fcm->wake, on_wake);
     fcm->wake.data = fcm;
-    uv_timer_init(&fcm->loop, &fcm->curl_timer);
-    fcm->curl_timer.data = fcm;
     uv_timer_init(&fcm->loop, &fcm->retry_timer);
     fcm->retry_timer.data = fcm;
-    curl_multi_setopt(fcm->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(fcm->multi, CURLMOPT_SOCKETDATA, fcm);
-    curl_multi_setopt(fcm->multi, CURLMOPT_TIMERFUNCTION, on_timeout);
-    curl_multi_setopt(fcm->multi, CURLMOPT_TIMERDATA, fcm);
-    curl_multi_setopt(fcm->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)fcm->config.concurrency);
+    curl_multi_setopt(fcm->curl.multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                      (long)fcm->config.concurrency);
     fcm->started = 1;
     return uv_thread_create(&fcm->thread, fcm_thread, fcm) == 0 ? 0 : -1;
 }
