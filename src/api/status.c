@@ -6,6 +6,7 @@
 #include "bus/bus.h"
 #include "core/server.h"
 #include "presence/presence.h"
+#include "pool/pool.h"
 #include "push/push.h"
 
 void hr_handle_health(hr_exchange_t *ex)
@@ -93,5 +94,6 @@ void hr_handle_stats(hr_exchange_t *ex)
                                   (json_int_t)presence.topics, "last_seen_cached",
                                   (json_int_t)presence.seen_cached));
     json_object_set_new(body, "push", server->push ? hr_push_stats(server->push) : json_null());
+    json_object_set_new(body, "pools", server->pools ? hr_pools_stats(server->pools) : json_null());
     hr_respond_json(ex, 200, body);
 }

@@ -430,10 +430,12 @@ int hr_bus_command(hr_bus_t *bus, hr_bus_cmd_t *cmd)
     return 0;
 }
 
-void hr_bus_on_ready(hr_bus_t *bus, void (*fn)(void *arg), void *arg)
+int hr_bus_on_ready(hr_bus_t *bus, void (*fn)(void *arg), void *arg)
 {
-    bus->on_ready = fn;
-    bus->on_ready_arg = arg;
+    if (bus->non_ready == sizeof bus->on_ready / sizeof bus->on_ready[0]) return -1;
+    bus->on_ready[bus->non_ready].fn = fn;
+    bus->on_ready[bus->non_ready++].arg = arg;
+    return 0;
 }
 
 int hr_bus_add_scripts(hr_bus_t *bus, const char *const *lua, size_t n, char (*sha)[41])
@@ -515,7 +517,8 @@ static void maybe_ready(hr_bus_t *bus)
     else
         hr_info("redis.up", "addr=%s:%d node=%s", bus->url.host, bus->url.port, bus->barrier);
     hr_bus_topics_connected(bus);
-    if (bus->on_ready) bus->on_ready(bus->on_ready_arg);
+    for (size_t i = 0; i < bus->non_ready; i++)
+        bus->on_ready[i].fn(bus->on_ready[i].arg);
 }
 
 static void on_disconnect(const redisAsyncContext *ctx, int status)

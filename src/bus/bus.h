@@ -111,8 +111,9 @@ void hr_bus_cmd_free(hr_bus_cmd_t *cmd);
 /* Queues the command; HR_EUNAVAIL when Redis is down (nothing queued: the caller frees). */
 int hr_bus_command(hr_bus_t *bus, hr_bus_cmd_t *cmd);
 /* Before hr_bus_start: `fn` runs on the bus thread each time Redis is (again) ready, after
- * the topics were resubscribed (presence sends its whole state then). */
-void hr_bus_on_ready(hr_bus_t *bus, void (*fn)(void *arg), void *arg);
+ * the topics were resubscribed (presence sends its whole state then). At most 4 hooks, run
+ * in the order added; -1 when full. */
+int hr_bus_on_ready(hr_bus_t *bus, void (*fn)(void *arg), void *arg);
 /* Before hr_bus_start: a script loaded on every (re)connect; its SHA1 (hex) into sha. */
 int hr_bus_add_script(hr_bus_t *bus, const char *lua, char sha[41]);
 /* The same for n scripts at once (a module's set); -1 when they do not all fit. */

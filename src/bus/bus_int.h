@@ -68,8 +68,11 @@ struct hr_bus_s {
     char publish_sha[41], init_sha[41];
     const char *scripts[32]; /* hr_bus_add_script: loaded after publish_lua and init_lua */
     size_t nscripts;
-    void (*on_ready)(void *arg); /* hr_bus_on_ready */
-    void *on_ready_arg;
+    struct {
+        void (*fn)(void *arg);
+        void *arg;
+    } on_ready[4]; /* hr_bus_on_ready, in order */
+    size_t non_ready;
     char maxlen[24], ttl[24];
 
     uv_loop_t loop;

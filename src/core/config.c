@@ -197,6 +197,16 @@ static const option_row_t options[] = {
      FIELD(delayed_max), 1, 100000000},
     {"delayed-max-bytes", OPT_SIZE, "67108864", "bytes of delayed messages held (507 above)",
      FIELD(delayed_max_bytes), 1024, 1ull << 40},
+    {"pool", OPT_REPEAT, "",
+     "NAME=URL[,size=N][,timeout=MS][,ttl=S][,concurrency=N][,header=NAME:VALUE]: a response "
+     "pool in front of an upstream (docs/POOLS.md); repeatable",
+     FIELD(pools), HR_MAX_POOLS, sizeof(((hr_config_t *)0)->pools[0])},
+    {"pool-max-bytes", OPT_SIZE, "67108864",
+     "bytes the pools' answers may hold (embedded store; the least used keys go first)",
+     FIELD(pool_max_bytes), 4096, 1ull << 40},
+    {"pool-max-answer", OPT_SIZE, "1048576",
+     "one upstream answer's limit, bytes (502 above; a stream is cut)", FIELD(pool_max_answer),
+     1024, 1ull << 30},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -289,6 +299,7 @@ static int add_repeat(hr_config_t *config, const option_row_t *opt, char *field,
 {
     size_t *count = opt->offset == FIELD(jwt_keys)       ? &config->njwt_keys
                     : opt->offset == FIELD(fcm_policies) ? &config->nfcm_policies
+                    : opt->offset == FIELD(pools)        ? &config->npools
                                                          : &config->npublic_topics;
     if (!*text) return 0;
     if (*count == opt->min || strlen(text) >= opt->max) return -1;
@@ -367,23 +378,26 @@ int hr_config_load(hr_config_t *config, int argc, char **argv)
         const char *value = getenv(env);
         if (value && apply(config, &options[i], value, env) != 0) return -1;
     }
+    /* Option ids start past any character getopt returns itself ('?' for an unknown flag,
+     * 63, would otherwise be the 64th option). */
+    enum { FIRST_ID = 1000 };
     struct option long_opts[NOPTIONS + 2];
     for (size_t i = 0; i < NOPTIONS; i++)
-        long_opts[i] = (struct option){options[i].flag, required_argument, NULL, (int)i};
-    long_opts[NOPTIONS] = (struct option){"help", no_argument, NULL, 'h' + 1000};
+        long_opts[i] = (struct option){options[i].flag, required_argument, NULL, FIRST_ID + (int)i};
+    long_opts[NOPTIONS] = (struct option){"help", no_argument, NULL, 'h'};
     long_opts[NOPTIONS + 1] = (struct option){NULL, 0, NULL, 0};
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
-        if (ch == 'h' || ch == 'h' + 1000) {
+        if (ch == 'h') {
             print_help();
             return 1;
         }
-        if (ch < 0 || (size_t)ch >= NOPTIONS) {
+        if (ch < FIRST_ID || (size_t)(ch - FIRST_ID) >= NOPTIONS) {
             fprintf(stderr, "herald: see --help\n");
             return -1;
         }
-        if (apply(config, &options[ch], optarg, "flag") != 0) return -1;
+        if (apply(config, &options[ch - FIRST_ID], optarg, "flag") != 0) return -1;
     }
     if (optind < argc) {
         fprintf(stderr, "herald: unexpected argument \"%s\"; see --help\n", argv[optind]);

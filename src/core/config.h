@@ -13,6 +13,7 @@
 #define HR_MAX_JWT_KEYS     16 /* --jwt-key, repeatable */
 #define HR_MAX_PUBLIC       64 /* --public-topics, repeatable */
 #define HR_MAX_FCM_POLICIES 32 /* --fcm-policy, repeatable */
+#define HR_MAX_POOLS        16 /* --pool, repeatable */
 
 enum hr_auth_mode { HR_AUTH_OFF, HR_AUTH_PUBLISH, HR_AUTH_ALL };
 
@@ -82,11 +83,15 @@ typedef struct hr_config_s {
     unsigned fcm_concurrency;
     int64_t fcm_backoff_ms;
     int64_t fcm_timeout_ms;
-    int64_t fcm_token_ttl_ms;    /* a device not refreshed this long is removed */
-    size_t fcm_max_devices;      /* devices in all */
-    size_t fcm_max_device_bytes; /* and their bytes */
-    size_t delayed_max;          /* delayed messages held at once */
-    size_t delayed_max_bytes;    /* and their bytes */
+    int64_t fcm_token_ttl_ms;       /* a device not refreshed this long is removed */
+    size_t fcm_max_devices;         /* devices in all */
+    size_t fcm_max_device_bytes;    /* and their bytes */
+    size_t delayed_max;             /* delayed messages held at once */
+    size_t delayed_max_bytes;       /* and their bytes */
+    char pools[HR_MAX_POOLS][2048]; /* NAME=URL[,option...] (src/pool) */
+    size_t npools;
+    size_t pool_max_bytes;  /* the embedded pool store's budget */
+    size_t pool_max_answer; /* one upstream answer's limit */
 } hr_config_t;
 
 /* Returns 0 to run, 1 when --help/--version was printed, -1 on a bad option (message printed). */

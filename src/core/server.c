@@ -1,4 +1,5 @@
 /* Process lifetime: build the broker and workers, wait for a signal, stop gracefully. */
+#include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +14,10 @@
 #include "core/ratelimit.h"
 #include "core/server.h"
 #include "presence/presence_sinks.h"
-#include "push/push.h"
 #include "delay/delayed.h"
 #include "delay/delayed_redis.h"
+#include "pool/pool.h"
+#include "push/push.h"
 
 static void on_signal(uv_signal_t *handle, int signum)
 {
@@ -136,6 +138,22 @@ static int open_push(hr_server_t *server)
         return -1;
     }
     return 0;
+}
+
+/* Response pools: a bad --pool stops the start; their upstream thread when any is set. */
+static int open_pools(hr_server_t *server)
+{
+    char err[512] = "";
+    const hr_config_t *config = server->config;
+    if ((server->pools =
+                    hr_pools_new(config, server->broker, server->bus, err, sizeof err)) &&
+               hr_pools_start(server->pools) != 0) {
+        snprintf(err, sizeof err, "cannot start the upstream thread");
+    }
+    if (!err[0]) return 0;
+    hr_error("pool.start_failed", "reason=\"%s\"", err);
+    fprintf(stderr, "herald: %s\n", err);
+    return -1;
 }
 
 /* After presence registered its scripts and its hook with the bus. */
@@ -264,6 +282,7 @@ static int serve(hr_server_t *server)
 int hr_server_run(const hr_config_t *config)
 {
     signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* once, before any thread: FCM and the pools */
     hr_server_t server = {.config = config, .nworkers = config->workers};
     int rc = -1;
     if (claim_address(&server) != 0) return 1;
@@ -283,13 +302,15 @@ int hr_server_run(const hr_config_t *config)
         goto close;
     }
     if (load_store(&server) != 0 || open_limits(&server) != 0 || open_bus(&server) != 0 ||
-        open_presence(&server) != 0 || open_push(&server) != 0 || start_bus(&server) != 0)
+        open_presence(&server) != 0 || open_push(&server) != 0 || open_pools(&server) != 0 ||
+        start_bus(&server) != 0)
         goto close;
     rc = serve(&server);
     hr_presence_redis_stop(server.presence_redis); /* this node's users go offline now */
 close:
-    hr_bus_free(server.bus);   /* after the workers: they hand it publishes */
-    hr_push_free(server.push); /* pushes in flight are abandoned */
+    hr_bus_free(server.bus);     /* after the workers: they hand it publishes */
+    hr_push_free(server.push);   /* pushes in flight are abandoned */
+    hr_pools_free(server.pools); /* upstream calls in flight too */
     hr_delayed_free(server.delayed);
     hr_delayed_redis_free(server.delayed_redis);
     server.store->ops->close(server.store); /* writes what is queued; holds message refs */
@@ -307,6 +328,7 @@ close:
 release:
     hr_auth_free(server.auth);
     hr_listen_release(&server.claim);
+    curl_global_cleanup();
     if (rc == 0) hr_info("server.stopped", "workers=%u", config->workers);
     return rc == 0 ? 0 : 1;
 }

@@ -24,6 +24,7 @@ struct hr_server_s {
     struct hr_push_s *push;                     /* devices and FCM (src/push) */
     struct hr_delayed_s *delayed; /* delayed messages (src/delay); NULL in cluster mode */
     struct hr_delayed_redis_s *delayed_redis; /* cluster mode: the schedule in Redis */
+    struct hr_pools_s *pools;                 /* response pools (src/pool) */
     atomic_size_t conns_total;                /* open connections, every worker */
     hr_worker_t *workers;                     /* config->workers of them */
     unsigned nworkers;

@@ -38,6 +38,10 @@ typedef struct hr_pending_ops_s {
                     size_t len, int close);
     /* A request parked by hr_defer: runs its handler again, now. on_close is not called. */
     void (*redispatch)(hr_pending_t *pending);
+    /* Answers with a streamed 200 instead (a relayed event stream), ending the pending state:
+     * the stream's on_close is called from now on, the pending's never. NULL when the
+     * connection cannot stream (it is then closed). */
+    hr_stream_t *(*stream)(hr_pending_t *pending, const char *content_type);
 } hr_pending_ops_t;
 
 struct hr_pending_s {
@@ -47,6 +51,7 @@ struct hr_pending_s {
     void (*wake)(hr_pending_t *pending);
     void (*on_close)(hr_pending_t *pending);
     void *user;
+    const char *extra_headers; /* set by the user: sent with the answer ("Name: v\r\n"...) */
 };
 
 #endif

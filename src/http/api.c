@@ -33,6 +33,9 @@ static const handler_fn handlers[] = {
     [HR_ROUTE_DEVICES] = hr_handle_devices,
     [HR_ROUTE_FCM_DEAD] = hr_handle_fcm_dead,
     [HR_ROUTE_DELAYED] = hr_handle_delayed,
+    [HR_ROUTE_POOL] = hr_handle_pool,
+    [HR_ROUTE_POOL_MEMBERS] = hr_handle_pool_members,
+    [HR_ROUTE_POOLS] = hr_handle_pools,
 };
 /* clang-format on */
 

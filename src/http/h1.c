@@ -299,8 +299,21 @@ static void h1_pending_respond(hr_pending_t *pending, int status, const char *co
                         .method = h1->parked_method,
                         .cors_origin = h1->parked_cors,
                         .keep_alive = h1->parked_keep_alive && !close};
-    hr_respond(&ex, status, content_type, body, len, NULL);
+    hr_respond(&ex, status, content_type, body, len, pending->extra_headers);
     resume_input(h1);
+}
+
+static hr_stream_t *h1_pending_stream(hr_pending_t *pending, const char *content_type)
+{
+    h1_t *h1 = hr_container_of(pending, h1_t, pending);
+    if (!h1->parked) return NULL;
+    h1->parked = 0;
+    hr_conn_set_kind(h1->conn, HR_CONN_SSE);
+    hr_exchange_t ex = {.conn = h1->conn,
+                        .worker = h1->conn->worker,
+                        .method = h1->parked_method,
+                        .cors_origin = h1->parked_cors};
+    return hr_respond_stream(&ex, content_type, pending->extra_headers);
 }
 
 /* Runs the held request's handler again (cluster mode: its topics are live now). */
@@ -320,7 +333,8 @@ static void h1_pending_redispatch(hr_pending_t *pending)
     if (!h1->parked && !h1->streaming) resume_input(h1);
 }
 
-static const hr_pending_ops_t h1_pending_ops = {h1_pending_respond, h1_pending_redispatch};
+static const hr_pending_ops_t h1_pending_ops = {h1_pending_respond, h1_pending_redispatch,
+                                                h1_pending_stream};
 
 hr_pending_t *hr_respond_later(hr_exchange_t *ex)
 {
@@ -378,7 +392,7 @@ static void slot_respond(hr_pending_t *pending, int status, const char *content_
                         .cors_origin = slot->cors,
                         .keep_alive = slot->keep_alive && !close,
                         .responded = 1};
-    render(&ex, &slot->out, status, content_type, body, len, NULL);
+    render(&ex, &slot->out, status, content_type, body, len, pending->extra_headers);
     if (hr_buf_failed(&slot->out)) {
         hr_conn_close(h1->conn);
         return;
@@ -394,7 +408,14 @@ static void slot_redispatch(hr_pending_t *pending)
     (void)pending; /* a queued answer is never deferred */
 }
 
-static const hr_pending_ops_t h1_slot_ops = {slot_respond, slot_redispatch};
+static hr_stream_t *slot_stream(hr_pending_t *pending, const char *content_type)
+{
+    (void)content_type; /* a queued answer (a publish) is never a stream */
+    hr_conn_close(hr_container_of(pending, h1_slot_t, pending)->h1->conn);
+    return NULL;
+}
+
+static const hr_pending_ops_t h1_slot_ops = {slot_respond, slot_redispatch, slot_stream};
 
 hr_pending_t *hr_respond_queued(hr_exchange_t *ex)
 {

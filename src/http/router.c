@@ -38,6 +38,11 @@ static const route_t routes[] = {
     {"/v1/fcm/dead", HR_GET | HR_HEAD, HR_ROUTE_FCM_DEAD, "GET, HEAD, OPTIONS"},
     {"/v1/delayed", HR_GET | HR_HEAD, HR_ROUTE_DELAYED, "GET, HEAD, OPTIONS"},
     {"/v1/delayed/{topic}", HR_DELETE, HR_ROUTE_DELAYED, "DELETE, OPTIONS"},
+    {"/v1/pools", HR_GET | HR_HEAD, HR_ROUTE_POOLS, "GET, HEAD, OPTIONS"},
+    {"/v1/pools/{topic}/{token}", HR_GET | HR_POST | HR_DELETE, HR_ROUTE_POOL,
+     "GET, POST, DELETE, OPTIONS"},
+    {"/v1/pools/{topic}/{token}/members", HR_GET | HR_HEAD, HR_ROUTE_POOL_MEMBERS,
+     "GET, HEAD, OPTIONS"},
 };
 
 /* Matches `path` against `pattern`; a "{topic}" or "{token}" segment takes one non-empty path

@@ -37,6 +37,9 @@ enum hr_route_id {
     HR_ROUTE_DEVICES,           /* GET /v1/users/{id}/devices */
     HR_ROUTE_FCM_DEAD,          /* GET /v1/fcm/dead */
     HR_ROUTE_DELAYED,           /* GET /v1/delayed, DELETE /v1/delayed/{id} */
+    HR_ROUTE_POOL,              /* GET, POST, DELETE /v1/pools/{pool}/{key} */
+    HR_ROUTE_POOL_MEMBERS,      /* GET /v1/pools/{pool}/{key}/members */
+    HR_ROUTE_POOLS,             /* GET /v1/pools */
 };
 
 typedef struct hr_route_match_s {

@@ -67,10 +67,14 @@ static int option(hr_pool_spec_t *spec, const char *text, size_t len, char *err,
     } else if (len > 4 && strncmp(text, "ttl=", 4) == 0) {
         if (number(text + 4, len - 4, 0, 365ll * 86400, &spec->ttl_s) != 0)
             return fail(err, size, "ttl is 0..31536000 s");
+    } else if (len > 12 && strncmp(text, "concurrency=", 12) == 0) {
+        if (number(text + 12, len - 12, 1, 1024, &value) != 0)
+            return fail(err, size, "concurrency is 1..1024");
+        spec->concurrency = (unsigned)value;
     } else if (len > 7 && strncmp(text, "header=", 7) == 0) {
         return add_header(spec, text + 7, len - 7, err, size);
     } else {
-        return fail(err, size, "options are size=, timeout=, ttl= and header=");
+        return fail(err, size, "options are size=, timeout=, ttl=, concurrency= and header=");
     }
     return 0;
 }
@@ -80,6 +84,7 @@ int hr_pool_spec_parse(const char *text, hr_pool_spec_t *spec, char *err, size_t
     memset(spec, 0, sizeof *spec);
     spec->size = 5;
     spec->timeout_ms = 30000;
+    spec->concurrency = 16;
     const char *eq = strchr(text, '=');
     size_t name_len = eq ? (size_t)(eq - text) : 0;
     if (!eq || name_len == 0 || name_len > HR_POOL_NAME_MAX || !hr_topic_name_valid(text, name_len))

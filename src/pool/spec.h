@@ -1,4 +1,5 @@
-/* A --pool value (issue 18): NAME=UPSTREAM_URL[,size=N][,timeout=MS][,ttl=S][,header=NAME:VALUE]
+/* A --pool value (issue 18): NAME=UPSTREAM_URL[,size=N][,timeout=MS][,ttl=S][,concurrency=N]
+ * [,header=NAME:VALUE]
  * (header repeatable; a value of env:VAR reads the variable, e.g. the upstream's API key). Pure
  * apart from getenv. */
 #ifndef HR_POOL_SPEC_H
@@ -17,6 +18,7 @@ typedef struct hr_pool_spec_s {
     unsigned size;                           /* members before a key answers from the pool (5) */
     int64_t timeout_ms;                      /* an upstream call's limit (30,000) */
     int64_t ttl_s;                           /* a member's life; 0 = until evicted (0) */
+    unsigned concurrency;                    /* upstream calls at once; more wait (16) */
     char headers[HR_POOL_HEADERS_MAX][1024]; /* "Name: value", values resolved */
     size_t nheaders;
 } hr_pool_spec_t;

@@ -1,5 +1,6 @@
 /* The embedded pool store; see store.h. Keys live in a hash (lookup) and an array (uniform
  * random sampling for eviction, swap-removed). */
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 typedef struct member_s {
     struct member_s *next; /* oldest first */
+    int64_t born_ms;
     size_t len;
     char content_type[64];
     char bytes[];
@@ -23,19 +25,34 @@ typedef struct pkey_s {
     member_t *members, *last;
     size_t nmembers, bytes;
     uint8_t lfu;
+    unsigned pool;
     int64_t access_ms;
+    int64_t ttl_ms; /* a member's life; 0 = until evicted */
     size_t len;
     char name[];
 } pkey_t;
 
 struct hr_pool_store_s {
     pthread_mutex_t lock;
-    size_t max_bytes, bytes, nmembers;
+    size_t max_bytes, bytes; /* bytes: what the budget counts, every pool */
     hr_strmap_t map;
     pkey_t **keys;
     size_t nkeys, cap;
-    uint64_t rng, evictions;
+    uint64_t rng;
+    hr_pool_store_stats_t per_pool[HR_POOLS_MAX + 1]; /* [HR_POOL_ALL]: every pool */
 };
+
+/* Every change to the numbers goes through here, for the key's pool and for all. */
+static void count(hr_pool_store_t *store, unsigned pool, long keys, long members, long bytes)
+{
+    unsigned which[2] = {pool, HR_POOL_ALL};
+    for (int i = 0; i < 2; i++) {
+        hr_pool_store_stats_t *stats = &store->per_pool[which[i]];
+        stats->keys += (size_t)keys;
+        stats->members += (size_t)members;
+        stats->bytes += (size_t)bytes;
+    }
+}
 
 static uint64_t next_random(hr_pool_store_t *store)
 {
@@ -70,7 +87,7 @@ static size_t key_cost(const pkey_t *key)
 static void drop_key(hr_pool_store_t *store, pkey_t *key)
 {
     store->bytes -= key_cost(key);
-    store->nmembers -= key->nmembers;
+    count(store, key->pool, -1, -(long)key->nmembers, -(long)key_cost(key));
     hr_strmap_remove(&store->map, &key->node);
     store->keys[key->slot] = store->keys[--store->nkeys];
     store->keys[key->slot]->slot = key->slot;
@@ -81,13 +98,16 @@ static void drop_key(hr_pool_store_t *store, pkey_t *key)
     free(key);
 }
 
-/* Redis's way: of a few keys drawn at random, the least frequently used (after decay) goes. */
+/* Redis's way: of a few keys drawn at random, the least frequently used (after decay) goes.
+ * A small store is scanned whole: sampling there would too often draw only popular keys. */
 static void evict_one(hr_pool_store_t *store, const pkey_t *keep, int64_t now_ms)
 {
     pkey_t *victim = NULL;
     int victim_lfu = 256;
-    for (int i = 0; i < HR_POOL_SAMPLES && store->nkeys; i++) {
-        pkey_t *key = store->keys[next_random(store) % store->nkeys];
+    int exact = store->nkeys <= 4 * HR_POOL_SAMPLES;
+    size_t draws = exact ? store->nkeys : HR_POOL_SAMPLES;
+    for (size_t i = 0; i < draws; i++) {
+        pkey_t *key = store->keys[exact ? i : next_random(store) % store->nkeys];
         if (key == keep) continue;
         int lfu = hr_lfu_decay(key->lfu, (now_ms - key->access_ms) / 60000);
         if (lfu < victim_lfu) {
@@ -96,23 +116,44 @@ static void evict_one(hr_pool_store_t *store, const pkey_t *keep, int64_t now_ms
         }
     }
     if (!victim) return;
+    store->per_pool[victim->pool].evictions++;
+    store->per_pool[HR_POOL_ALL].evictions++;
     drop_key(store, victim);
-    store->evictions++;
 }
 
-static void drop_oldest(hr_pool_store_t *store, pkey_t *key)
+/* Unlinks `gone` (after `prev`, NULL when first) from `key` and frees it. */
+static void drop_member(hr_pool_store_t *store, pkey_t *key, member_t *prev, member_t *gone)
 {
-    member_t *oldest = key->members;
-    key->members = oldest->next;
-    if (!key->members) key->last = NULL;
+    *(prev ? &prev->next : &key->members) = gone->next;
+    if (key->last == gone) key->last = prev;
+    size_t cost = sizeof *gone + gone->len;
     key->nmembers--;
-    key->bytes -= sizeof *oldest + oldest->len;
-    store->bytes -= sizeof *oldest + oldest->len;
-    store->nmembers--;
-    free(oldest);
+    key->bytes -= cost;
+    store->bytes -= cost;
+    count(store, key->pool, 0, -1, -(long)cost);
+    free(gone);
 }
 
-static pkey_t *key_get(hr_pool_store_t *store, const char *name, size_t len, int64_t now_ms)
+/* Members past the key's ttl go, lazily, when the key is touched (as Redis expires keys). */
+static void expire_members(hr_pool_store_t *store, pkey_t *key, int64_t now_ms)
+{
+    while (key->ttl_ms && key->members && now_ms - key->members->born_ms >= key->ttl_ms)
+        drop_member(store, key, NULL, key->members);
+}
+
+/* The key, its expired members gone; NULL when none is left (the key goes with them). */
+static pkey_t *find(hr_pool_store_t *store, const char *name, size_t len, int64_t now_ms)
+{
+    pkey_t *key = (pkey_t *)hr_strmap_get(&store->map, name, len);
+    if (!key) return NULL;
+    expire_members(store, key, now_ms);
+    if (key->nmembers) return key;
+    drop_key(store, key);
+    return NULL;
+}
+
+static pkey_t *key_get(hr_pool_store_t *store, unsigned pool, const char *name, size_t len,
+                       int64_t now_ms)
 {
     pkey_t *key = (pkey_t *)hr_strmap_get(&store->map, name, len);
     if (key) return key;
@@ -129,6 +170,7 @@ static pkey_t *key_get(hr_pool_store_t *store, const char *name, size_t len, int
     key->node.key = key->name;
     key->node.key_len = len;
     key->lfu = HR_LFU_INIT;
+    key->pool = pool;
     key->access_ms = now_ms;
     if (hr_strmap_put(&store->map, &key->node) != 0) {
         free(key);
@@ -137,35 +179,40 @@ static pkey_t *key_get(hr_pool_store_t *store, const char *name, size_t len, int
     key->slot = store->nkeys;
     store->keys[store->nkeys++] = key;
     store->bytes += key_cost(key);
+    count(store, pool, 1, 0, (long)key_cost(key));
     return key;
 }
 
-int hr_pool_store_add(hr_pool_store_t *store, const char *name, size_t name_len, const char *bytes,
-                      size_t len, const char *content_type, size_t max_members, int64_t now_ms)
+int hr_pool_store_add(hr_pool_store_t *store, unsigned pool, const char *name, size_t name_len,
+                      const char *bytes, size_t len, const char *content_type, size_t max_members,
+                      int64_t ttl_ms, int64_t now_ms)
 {
     size_t cost = sizeof(member_t) + len;
     if (cost + sizeof(pkey_t) + name_len > store->max_bytes) return HR_ELIMIT;
     member_t *member = malloc(sizeof *member + len);
     if (!member) return HR_ENOMEM;
     member->next = NULL;
+    member->born_ms = now_ms;
     member->len = len;
     memcpy(member->bytes, bytes, len);
     strncpy(member->content_type, content_type ? content_type : "",
             sizeof member->content_type - 1);
     member->content_type[sizeof member->content_type - 1] = '\0';
     pthread_mutex_lock(&store->lock);
-    pkey_t *key = key_get(store, name, name_len, now_ms);
+    pkey_t *key = key_get(store, pool < HR_POOLS_MAX ? pool : 0, name, name_len, now_ms);
     if (!key) {
         pthread_mutex_unlock(&store->lock);
         free(member);
         return HR_ENOMEM;
     }
+    key->ttl_ms = ttl_ms;
+    expire_members(store, key, now_ms);              /* the key stays: a member joins now */
     if (max_members && key->nmembers >= max_members) /* the oldest answer makes room */
-        drop_oldest(store, key);
+        drop_member(store, key, NULL, key->members);
     while (store->bytes + cost > store->max_bytes && store->nkeys > 1)
         evict_one(store, key, now_ms);
     while (store->bytes + cost > store->max_bytes && key->members) /* alone and still over */
-        drop_oldest(store, key);
+        drop_member(store, key, NULL, key->members);
     if (key->last)
         key->last->next = member;
     else
@@ -174,7 +221,7 @@ int hr_pool_store_add(hr_pool_store_t *store, const char *name, size_t name_len,
     key->nmembers++;
     key->bytes += cost;
     store->bytes += cost;
-    store->nmembers++;
+    count(store, key->pool, 0, 1, (long)cost);
     pthread_mutex_unlock(&store->lock);
     return 0;
 }
@@ -182,7 +229,7 @@ int hr_pool_store_add(hr_pool_store_t *store, const char *name, size_t name_len,
 size_t hr_pool_store_count(hr_pool_store_t *store, const char *name, size_t len)
 {
     pthread_mutex_lock(&store->lock);
-    pkey_t *key = (pkey_t *)hr_strmap_get(&store->map, name, len);
+    pkey_t *key = find(store, name, len, hr_clock_unix_ms());
     size_t n = key ? key->nmembers : 0;
     pthread_mutex_unlock(&store->lock);
     return n;
@@ -193,7 +240,7 @@ hr_pool_answer_t *hr_pool_store_pick(hr_pool_store_t *store, const char *name, s
 {
     hr_pool_answer_t *answer = NULL;
     pthread_mutex_lock(&store->lock);
-    pkey_t *key = (pkey_t *)hr_strmap_get(&store->map, name, len);
+    pkey_t *key = find(store, name, len, now_ms);
     if (key && key->nmembers && key->nmembers >= need) {
         key->lfu = hr_lfu_decay(key->lfu, (now_ms - key->access_ms) / 60000);
         key->lfu = hr_lfu_incr(key->lfu, uniform(store));
@@ -212,42 +259,53 @@ hr_pool_answer_t *hr_pool_store_pick(hr_pool_store_t *store, const char *name, s
     return answer;
 }
 
-int hr_pool_store_remove(hr_pool_store_t *store, const char *name, size_t len, size_t index)
+uint64_t hr_pool_member_id(const char *bytes, size_t len)
+{
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)bytes, len, digest);
+    uint64_t id = 0;
+    for (int i = 0; i < 8; i++)
+        id = id << 8 | digest[i];
+    return id ? id : 1; /* 0 names the whole key */
+}
+
+int hr_pool_store_remove(hr_pool_store_t *store, const char *name, size_t len, uint64_t id)
 {
     int found = 0;
     pthread_mutex_lock(&store->lock);
     pkey_t *key = (pkey_t *)hr_strmap_get(&store->map, name, len);
-    if (key && index == SIZE_MAX) {
+    if (key && id == 0) {
         drop_key(store, key);
         found = 1;
-    } else if (key && index < key->nmembers) {
-        member_t **at = &key->members, *prev = NULL;
-        for (size_t i = 0; i < index; i++) {
-            prev = *at;
-            at = &(*at)->next;
+    } else if (key) {
+        for (member_t *m = key->members, *prev = NULL; m; prev = m, m = m->next) {
+            if (hr_pool_member_id(m->bytes, m->len) != id) continue;
+            drop_member(store, key, prev, m);
+            found = 1;
+            break;
         }
-        member_t *gone = *at;
-        *at = gone->next;
-        if (key->last == gone) key->last = prev;
-        key->nmembers--;
-        key->bytes -= sizeof *gone + gone->len;
-        store->bytes -= sizeof *gone + gone->len;
-        store->nmembers--;
-        free(gone);
-        found = 1;
         if (!key->nmembers) drop_key(store, key);
     }
     pthread_mutex_unlock(&store->lock);
     return found;
 }
 
-void hr_pool_store_stats(hr_pool_store_t *store, hr_pool_store_stats_t *stats)
+size_t hr_pool_store_list(hr_pool_store_t *store, const char *name, size_t len,
+                          hr_pool_member_fn fn, void *arg)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&store->lock);
+    pkey_t *key = find(store, name, len, hr_clock_unix_ms());
+    for (member_t *m = key ? key->members : NULL; m; m = m->next, n++)
+        fn(arg, hr_pool_member_id(m->bytes, m->len), m->content_type, m->bytes, m->len);
+    pthread_mutex_unlock(&store->lock);
+    return n;
+}
+
+void hr_pool_store_stats(hr_pool_store_t *store, unsigned pool, hr_pool_store_stats_t *stats)
 {
     pthread_mutex_lock(&store->lock);
-    stats->keys = store->nkeys;
-    stats->members = store->nmembers;
-    stats->bytes = store->bytes;
-    stats->evictions = store->evictions;
+    *stats = store->per_pool[pool <= HR_POOL_ALL ? pool : HR_POOL_ALL];
     pthread_mutex_unlock(&store->lock);
 }
 

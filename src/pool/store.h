@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HR_POOL_SAMPLES 5 /* Redis's maxmemory-samples default */
+#define HR_POOL_SAMPLES 5            /* Redis's maxmemory-samples default */
+#define HR_POOLS_MAX    16           /* --pool, repeatable */
+#define HR_POOL_ALL     HR_POOLS_MAX /* stats of every pool together */
 
 typedef struct hr_pool_store_s hr_pool_store_t;
 
@@ -28,18 +30,31 @@ typedef struct hr_pool_store_stats_s {
 hr_pool_store_t *hr_pool_store_new(size_t max_bytes, uint64_t seed);
 void hr_pool_store_free(hr_pool_store_t *store);
 
-/* Adds a member to `key` (a pool's name and the key, joined by the caller), evicting keys by
- * LFU until it fits; at most `max_members` are kept (the oldest goes). Returns 0, HR_ELIMIT
- * (larger than the whole budget) or HR_ENOMEM. `now_ms`: for the decay. */
-int hr_pool_store_add(hr_pool_store_t *store, const char *key, size_t key_len, const char *bytes,
-                      size_t len, const char *content_type, size_t max_members, int64_t now_ms);
+/* Adds a member to `key` (a pool's name and the key, joined by the caller) of pool number
+ * `pool` (for its stats), evicting keys by LFU until it fits; at most `max_members` are kept
+ * (the oldest goes); members older than `ttl_ms` (0: no limit) go when the key is next
+ * touched. Returns 0, HR_ELIMIT (larger than the whole budget) or HR_ENOMEM. `now_ms`: for the
+ * decay and the ttl. */
+int hr_pool_store_add(hr_pool_store_t *store, unsigned pool, const char *key, size_t key_len,
+                      const char *bytes, size_t len, const char *content_type, size_t max_members,
+                      int64_t ttl_ms, int64_t now_ms);
 /* How many members `key` holds (no access counted). */
 size_t hr_pool_store_count(hr_pool_store_t *store, const char *key, size_t key_len);
 /* A random member of `key` when it holds at least `need`; counts an access. NULL otherwise. */
 hr_pool_answer_t *hr_pool_store_pick(hr_pool_store_t *store, const char *key, size_t key_len,
                                      size_t need, int64_t now_ms);
-/* Removes member `index` (0 = oldest), or the whole key with index SIZE_MAX. 1 when found. */
-int hr_pool_store_remove(hr_pool_store_t *store, const char *key, size_t key_len, size_t index);
-void hr_pool_store_stats(hr_pool_store_t *store, hr_pool_store_stats_t *stats);
+/* A member's id: the first 64 bits of the SHA-1 of its bytes (the same in Redis mode, where a
+ * script computes it with redis.sha1hex). */
+uint64_t hr_pool_member_id(const char *bytes, size_t len);
+/* Removes the member with id `id`, or the whole key with id 0. 1 when found. */
+int hr_pool_store_remove(hr_pool_store_t *store, const char *key, size_t key_len, uint64_t id);
+/* Calls `fn` for each member of `key`, oldest first (under the store's lock: copy, no calls
+ * back into the store). Returns how many. */
+typedef void (*hr_pool_member_fn)(void *arg, uint64_t id, const char *content_type,
+                                  const char *bytes, size_t len);
+size_t hr_pool_store_list(hr_pool_store_t *store, const char *key, size_t key_len,
+                          hr_pool_member_fn fn, void *arg);
+/* One pool's numbers, or every pool's with HR_POOL_ALL. */
+void hr_pool_store_stats(hr_pool_store_t *store, unsigned pool, hr_pool_store_stats_t *stats);
 
 #endif

@@ -459,7 +459,6 @@ hr_fcm_t *hr_fcm_new(const hr_fcm_config_t *config, hr_devices_t *devices, char 
 
 int hr_fcm_start(hr_fcm_t *fcm)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     if (uv_loop_init(&fcm->loop) != 0 || hr_curl_uv_init(&fcm->curl, &fcm->loop) != 0) return -1;
     fcm->curl.done = transfer_done;
     fcm->curl.after = after_batch;
@@ -493,7 +492,6 @@ void hr_fcm_free(hr_fcm_t *fcm)
         uv_async_send(&fcm->wake);
         uv_thread_join(&fcm->thread);
         uv_loop_close(&fcm->loop);
-        curl_global_cleanup();
     }
     free_jobs(&fcm->incoming);
     free_jobs(&fcm->ready);

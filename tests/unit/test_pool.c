@@ -36,9 +36,9 @@ static void picks_spread_over_every_member(void **state)
     char answer[32];
     for (int i = 0; i < 5; i++) {
         snprintf(answer, sizeof answer, "answer-%d", i);
-        assert_int_equal(
-            hr_pool_store_add(store, "mission", 7, answer, strlen(answer), "text/plain", 5, NOW),
-            0);
+        assert_int_equal(hr_pool_store_add(store, 0, "mission", 7, answer, strlen(answer),
+                                           "text/plain", 5, 0, NOW),
+                         0);
     }
     assert_int_equal(hr_pool_store_count(store, "mission", 7), 5);
     assert_null(hr_pool_store_pick(store, "mission", 7, 6, NOW)); /* not enough yet */
@@ -53,15 +53,17 @@ static void picks_spread_over_every_member(void **state)
     for (int i = 0; i < 5; i++)
         assert_true(seen[i] > 120 && seen[i] < 280); /* ~200 each */
     /* A sixth answer pushes out the oldest. */
-    assert_int_equal(hr_pool_store_add(store, "mission", 7, "answer-5", 8, "", 5, NOW), 0);
+    assert_int_equal(hr_pool_store_add(store, 0, "mission", 7, "answer-5", 8, "", 5, 0, NOW), 0);
     assert_int_equal(hr_pool_store_count(store, "mission", 7), 5);
-    assert_int_equal(hr_pool_store_remove(store, "mission", 7, 0), 1); /* answer-1 */
+    assert_int_equal(hr_pool_store_remove(store, "mission", 7, hr_pool_member_id("answer-1", 8)),
+                     1);
     assert_int_equal(hr_pool_store_count(store, "mission", 7), 4);
-    assert_int_equal(hr_pool_store_remove(store, "mission", 7, 9), 0);
-    assert_int_equal(hr_pool_store_remove(store, "mission", 7, SIZE_MAX), 1);
+    assert_int_equal(hr_pool_store_remove(store, "mission", 7, hr_pool_member_id("answer-0", 8)),
+                     0); /* pushed out by the sixth */
+    assert_int_equal(hr_pool_store_remove(store, "mission", 7, 0), 1);
     assert_int_equal(hr_pool_store_count(store, "mission", 7), 0);
     hr_pool_store_stats_t stats;
-    hr_pool_store_stats(store, &stats);
+    hr_pool_store_stats(store, HR_POOL_ALL, &stats);
     assert_int_equal(stats.keys + stats.members + stats.bytes, 0);
     hr_pool_store_free(store);
 }
@@ -74,7 +76,7 @@ static void budget_evicts_rarely_used_keys_first(void **state)
     hr_pool_store_t *store = hr_pool_store_new(24 * 1024, 7); /* room for about 20 keys */
     for (int k = 0; k < 20; k++) {
         snprintf(name, sizeof name, "k%02d", k);
-        assert_int_equal(hr_pool_store_add(store, name, 3, big, sizeof big, "", 5, NOW), 0);
+        assert_int_equal(hr_pool_store_add(store, 0, name, 3, big, sizeof big, "", 5, 0, NOW), 0);
     }
     for (int round = 0; round < 100; round++) /* k00..k04 are the popular ones */
         for (int k = 0; k < 5; k++) {
@@ -83,10 +85,10 @@ static void budget_evicts_rarely_used_keys_first(void **state)
         }
     for (int k = 20; k < 40; k++) { /* twenty new keys: room must be made */
         snprintf(name, sizeof name, "k%02d", k);
-        assert_int_equal(hr_pool_store_add(store, name, 3, big, sizeof big, "", 5, NOW), 0);
+        assert_int_equal(hr_pool_store_add(store, 0, name, 3, big, sizeof big, "", 5, 0, NOW), 0);
     }
     hr_pool_store_stats_t stats;
-    hr_pool_store_stats(store, &stats);
+    hr_pool_store_stats(store, HR_POOL_ALL, &stats);
     assert_true(stats.bytes <= 24 * 1024);
     assert_true(stats.evictions >= 15);
     for (int k = 0; k < 5; k++) {
@@ -95,8 +97,56 @@ static void budget_evicts_rarely_used_keys_first(void **state)
     }
     /* Larger than the whole budget: refused, nothing evicted for it. */
     char *huge = calloc(1, 64 * 1024);
-    assert_int_equal(hr_pool_store_add(store, "h", 1, huge, 64 * 1024, "", 5, NOW), HR_ELIMIT);
+    assert_int_equal(hr_pool_store_add(store, 0, "h", 1, huge, 64 * 1024, "", 5, 0, NOW),
+                     HR_ELIMIT);
     free(huge);
+    hr_pool_store_free(store);
+}
+
+static void collect(void *arg, uint64_t id, const char *type, const char *bytes, size_t len)
+{
+    (void)type;
+    char *seen = arg;
+    assert_int_equal(id, hr_pool_member_id(bytes, len));
+    strncat(seen, bytes, len);
+}
+
+static void ttl_list_and_numbers_per_pool(void **state)
+{
+    (void)state;
+    hr_pool_store_t *store = hr_pool_store_new(1 << 20, 7);
+    assert_int_equal(hr_pool_store_add(store, 1, "a k", 3, "old", 3, "", 5, 1000, NOW), 0);
+    assert_int_equal(hr_pool_store_add(store, 1, "a k", 3, "new", 3, "", 5, 1000, NOW + 600), 0);
+    assert_int_equal(hr_pool_store_add(store, 2, "b k", 3, "other", 5, "", 5, 0, NOW), 0);
+    char seen[64] = "";
+    assert_int_equal(hr_pool_store_list(store, "a k", 3, collect, seen), 0); /* the clock: gone */
+    hr_pool_store_free(store);
+    store = hr_pool_store_new(1 << 20, 7);
+    assert_int_equal(hr_pool_store_add(store, 1, "a k", 3, "old", 3, "", 5, 1000, NOW), 0);
+    assert_int_equal(hr_pool_store_add(store, 1, "a k", 3, "new", 3, "", 5, 1000, NOW + 600), 0);
+    assert_int_equal(hr_pool_store_add(store, 2, "b k", 3, "other", 5, "", 5, 0, NOW), 0);
+    hr_pool_answer_t *got = hr_pool_store_pick(store, "a k", 3, 2, NOW + 900);
+    assert_non_null(got); /* both alive */
+    free(got);
+    got = hr_pool_store_pick(store, "a k", 3, 1, NOW + 1100); /* "old" is past its ttl */
+    assert_non_null(got);
+    assert_memory_equal(got->bytes, "new", 3);
+    free(got);
+    assert_null(hr_pool_store_pick(store, "a k", 3, 2, NOW + 1100));
+    hr_pool_store_stats_t one, two, all;
+    hr_pool_store_stats(store, 1, &one);
+    hr_pool_store_stats(store, 2, &two);
+    hr_pool_store_stats(store, HR_POOL_ALL, &all);
+    assert_int_equal(one.keys, 1);
+    assert_int_equal(one.members, 1);
+    assert_int_equal(two.members, 1);
+    assert_int_equal(all.keys, 2);
+    assert_int_equal(all.bytes, one.bytes + two.bytes);
+    assert_int_equal(hr_pool_store_list(store, "b k", 3, collect, seen), 1);
+    assert_string_equal(seen, "other");
+    assert_null(hr_pool_store_pick(store, "a k", 3, 1, NOW + 1700)); /* the last went: the key */
+    hr_pool_store_stats(store, 1, &one);
+    assert_int_equal(one.keys + one.members + one.bytes, 0);
     hr_pool_store_free(store);
 }
 
@@ -120,7 +170,10 @@ static void pool_options_parse(void **state)
     assert_string_equal(spec.headers[0], "Authorization: sk-123");
     assert_string_equal(spec.headers[1], "X-Team: blue");
     assert_int_equal(hr_pool_spec_parse("p=http://127.0.0.1:9/x", &spec, err, sizeof err), 0);
-    assert_int_equal(spec.size, 5); /* the default */
+    assert_int_equal(spec.size, 5); /* the defaults */
+    assert_int_equal(spec.concurrency, 16);
+    assert_int_equal(hr_pool_spec_parse("p=http://x,concurrency=2", &spec, err, sizeof err), 0);
+    assert_int_equal(spec.concurrency, 2);
     const char *bad[] = {"",
                          "p",
                          "=http://x",
@@ -134,7 +187,9 @@ static void pool_options_parse(void **state)
                          "p=http://x,header=NoColon",
                          "p=http://x,header=Bad Name:v",
                          "p=http://x,header=A:env:HERALD_UNSET_VAR",
-                         "p=http://x,size=3x"};
+                         "p=http://x,size=3x",
+                         "p=http://x,concurrency=0",
+                         "p=http://x,concurrency=1025"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(hr_pool_spec_parse(bad[i], &spec, err, sizeof err), -1);
 }
@@ -146,6 +201,7 @@ int main(void)
         cmocka_unit_test(picks_spread_over_every_member),
         cmocka_unit_test(budget_evicts_rarely_used_keys_first),
         cmocka_unit_test(pool_options_parse),
+        cmocka_unit_test(ttl_list_and_numbers_per_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
