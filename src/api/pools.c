@@ -189,24 +189,32 @@ static void fallback_fetched(hr_bus_cmd_t *cmd)
     hr_bus_cmd_free(cmd);
 }
 
-static void fetch_fallback(waiter_t *waiter, const char *key, size_t len)
+/* Sends `cmd` for `waiter`, its reply to `done` with `ticket`; frees both when it cannot. */
+static int send_for(waiter_t *waiter, hr_bus_cmd_t *cmd, void (*done)(hr_bus_cmd_t *cmd),
+                    redis_ask_t *ticket)
 {
     hr_pool_redis_t *redis = hr_pools_redis(waiter->pools);
-    redis_ask_t *ticket = calloc(1, sizeof *ticket);
-    hr_bus_cmd_t *cmd = ticket ? hr_pool_redis_random(redis, key, len) : NULL;
     if (cmd) {
-        cmd->done = fallback_fetched;
+        cmd->done = done;
         cmd->worker = waiter->worker;
         cmd->user = ticket;
     }
     if (!cmd || hr_pool_redis_send(redis, cmd) != 0) {
         hr_bus_cmd_free(cmd);
         free(ticket);
-        answer_error(waiter);
-        return;
+        return -1;
     }
     ticket->waiter = waiter;
     waiter->fetch = cmd;
+    return 0;
+}
+
+static void fetch_fallback(waiter_t *waiter, const char *key, size_t len)
+{
+    redis_ask_t *ticket = calloc(1, sizeof *ticket);
+    hr_bus_cmd_t *cmd =
+        ticket ? hr_pool_redis_random(hr_pools_redis(waiter->pools), key, len) : NULL;
+    if (send_for(waiter, cmd, fallback_fetched, ticket) != 0) answer_error(waiter);
 }
 
 static void failed(waiter_t *waiter, hr_flight_t *flight)
@@ -304,6 +312,15 @@ static void wait_on(waiter_t *waiter, hr_flight_t *flight, const char *outcome)
 
 /* ---- asking ----------------------------------------------------------------------------- */
 
+/* 503 with `reason`: nothing was asked of the upstream. */
+static void unavailable(waiter_t *waiter, const char *reason)
+{
+    waiter->status = 503;
+    snprintf(waiter->reason, sizeof waiter->reason, "%s", reason);
+    waiter->outcome = "miss";
+    answer_error(waiter);
+}
+
 /* A MISS or SHARED outcome: wait on the flight; BUSY and NOMEM answer 503. */
 static void joined(waiter_t *waiter, enum hr_pool_outcome outcome, hr_flight_t *flight)
 {
@@ -313,12 +330,9 @@ static void joined(waiter_t *waiter, enum hr_pool_outcome outcome, hr_flight_t *
         wait_on(waiter, flight, outcome == HR_POOL_MISS ? "miss" : "shared");
         return;
     }
-    waiter->status = 503;
-    snprintf(waiter->reason, sizeof waiter->reason, "%s",
-             outcome == HR_POOL_BUSY ? "pool busy: too many upstream calls waiting; retry"
-                                     : "out of memory");
-    waiter->outcome = "miss";
-    answer_error(waiter);
+    unavailable(waiter, outcome == HR_POOL_BUSY
+                            ? "pool busy: too many upstream calls waiting; retry"
+                            : "out of memory");
 }
 
 static void redis_asked(hr_bus_cmd_t *cmd)
@@ -328,10 +342,7 @@ static void redis_asked(hr_bus_cmd_t *cmd)
     json_t *reply = cmd->reply;
     if (waiter) waiter->fetch = NULL;
     if (waiter && (cmd->error || !json_is_array(reply))) {
-        waiter->status = 503;
-        snprintf(waiter->reason, sizeof waiter->reason, "redis unavailable: retry");
-        waiter->outcome = "miss";
-        answer_error(waiter);
+        unavailable(waiter, "redis unavailable: retry");
     } else if (waiter) {
         waiter->members = (size_t)json_integer_value(json_array_get(reply, 0));
         const char *member = json_string_value(json_array_get(reply, 1)), *bytes;
@@ -373,25 +384,11 @@ static void ask_redis(hr_exchange_t *ex, const hr_pool_ask_t *question)
         free(asking);
         return;
     }
-    hr_pool_redis_t *redis = hr_pools_redis(pools);
-    hr_bus_cmd_t *cmd = hr_pool_redis_ask(redis, waiter->key, waiter->key_len,
+    hr_bus_cmd_t *cmd = hr_pool_redis_ask(hr_pools_redis(pools), waiter->key, waiter->key_len,
                                           hr_pools_spec(pools, question->pool)->size);
-    if (cmd) {
-        cmd->done = redis_asked;
-        cmd->worker = waiter->worker;
-        cmd->user = asking;
+    if (send_for(waiter, cmd, redis_asked, asking) != 0) {
+        unavailable(waiter, "redis unavailable: retry");
     }
-    if (!cmd || hr_pool_redis_send(redis, cmd) != 0) {
-        hr_bus_cmd_free(cmd);
-        free(asking);
-        waiter->status = 503;
-        snprintf(waiter->reason, sizeof waiter->reason, "redis unavailable: retry");
-        waiter->outcome = "miss";
-        answer_error(waiter);
-        return;
-    }
-    asking->waiter = waiter;
-    waiter->fetch = cmd;
 }
 
 static void respond_hit(hr_exchange_t *ex, hr_pool_answer_t *hit, size_t members)

@@ -145,10 +145,11 @@ static int open_pools(hr_server_t *server)
 {
     char err[512] = "";
     const hr_config_t *config = server->config;
-    if ((server->pools =
-                    hr_pools_new(config, server->broker, server->bus, err, sizeof err)) &&
-               hr_pools_start(server->pools) != 0) {
+    if ((server->pools = hr_pools_new(config, server->broker, server->bus, err, sizeof err)) &&
+        hr_pools_start(server->pools) != 0) {
         snprintf(err, sizeof err, "cannot start the upstream thread");
+    } else if (server->pools && hr_pools_persist(server->pools, server->store) != 0) {
+        snprintf(err, sizeof err, "cannot load the saved answers");
     }
     if (!err[0]) return 0;
     hr_error("pool.start_failed", "reason=\"%s\"", err);

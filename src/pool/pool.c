@@ -67,6 +67,7 @@ void hr_pools_free(hr_pools_t *pools)
 {
     if (!pools) return;
     hr_upstream_free(pools->upstream); /* first: its calls end before the table goes */
+    hr_pools_persist_stop(pools);      /* the last snapshot, with every answer that landed */
     while (pools->flights.count) {
         key_flights_t *entry = NULL;
         for (size_t b = 0; !entry && b < pools->flights.nbuckets; b++)

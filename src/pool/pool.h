@@ -30,6 +30,11 @@ hr_pools_t *hr_pools_new(const hr_config_t *config, hr_broker_t *broker, struct 
                          char *err, size_t err_size);
 /* Starts the upstream thread (when any pool is configured). */
 int hr_pools_start(hr_pools_t *pools);
+/* Embedded mode with a store that keeps them (--data-dir): loads the saved answers and saves
+ * a snapshot every minute when they changed, and at the stop (persist.c). 0 when there is
+ * nothing to do. */
+int hr_pools_persist(hr_pools_t *pools, hr_store_t *disk);
+void hr_pools_persist_stop(hr_pools_t *pools);
 /* Stops the thread (calls in flight are abandoned; their waiters get 503) and frees. */
 void hr_pools_free(hr_pools_t *pools);
 

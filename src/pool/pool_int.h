@@ -10,7 +10,8 @@
 #include "pool/pool.h"
 #include "pool/upstream.h"
 
-#define LATENCY_KEEP 1024 /* the last upstream calls' durations, for p50/p99 */
+#define LATENCY_KEEP    1024  /* the last upstream calls' durations, for p50/p99 */
+#define HR_POOL_SAVE_MS 60000 /* --data-dir: a snapshot of the answers this often, if changed */
 
 typedef struct pool_s {
     hr_pool_spec_t spec;
@@ -43,6 +44,13 @@ struct hr_pools_s {
     hr_strmap_t flights;           /* store key → key_flights_t */
     unsigned npools;
     pool_t pools[HR_POOLS_MAX];
+    /* persist.c: the snapshot's thread (embedded mode with --data-dir) */
+    hr_store_t *disk;
+    pthread_t saver;
+    pthread_mutex_t save_lock;
+    pthread_cond_t save_cond;
+    int save_stop, saving;
+    uint64_t saved_changes; /* saver thread */
 };
 
 /* The upstream thread's verdict on a call (hr_upstream_done_fn). */

@@ -39,6 +39,7 @@ struct hr_pool_store_s {
     pkey_t **keys;
     size_t nkeys, cap;
     uint64_t rng;
+    uint64_t changes; /* for a snapshot to know it has nothing new */
     hr_pool_store_stats_t per_pool[HR_POOLS_MAX + 1]; /* [HR_POOL_ALL]: every pool */
 };
 
@@ -46,6 +47,7 @@ struct hr_pool_store_s {
 static void count(hr_pool_store_t *store, unsigned pool, long keys, long members, long bytes)
 {
     unsigned which[2] = {pool, HR_POOL_ALL};
+    store->changes++;
     for (int i = 0; i < 2; i++) {
         hr_pool_store_stats_t *stats = &store->per_pool[which[i]];
         stats->keys += (size_t)keys;
@@ -300,6 +302,27 @@ size_t hr_pool_store_list(hr_pool_store_t *store, const char *name, size_t len,
         fn(arg, hr_pool_member_id(m->bytes, m->len), m->content_type, m->bytes, m->len);
     pthread_mutex_unlock(&store->lock);
     return n;
+}
+
+uint64_t hr_pool_store_each_all(hr_pool_store_t *store, hr_pool_row_fn fn, void *arg)
+{
+    pthread_mutex_lock(&store->lock);
+    for (size_t i = 0; i < store->nkeys; i++) {
+        const pkey_t *key = store->keys[i];
+        for (const member_t *m = key->members; m; m = m->next)
+            fn(arg, key->name, key->len, m->content_type, m->bytes, m->len, m->born_ms);
+    }
+    uint64_t changes = store->changes;
+    pthread_mutex_unlock(&store->lock);
+    return changes;
+}
+
+uint64_t hr_pool_store_changes(hr_pool_store_t *store)
+{
+    pthread_mutex_lock(&store->lock);
+    uint64_t changes = store->changes;
+    pthread_mutex_unlock(&store->lock);
+    return changes;
 }
 
 void hr_pool_store_stats(hr_pool_store_t *store, unsigned pool, hr_pool_store_stats_t *stats)

@@ -54,6 +54,13 @@ typedef void (*hr_pool_member_fn)(void *arg, uint64_t id, const char *content_ty
                                   const char *bytes, size_t len);
 size_t hr_pool_store_list(hr_pool_store_t *store, const char *key, size_t key_len,
                           hr_pool_member_fn fn, void *arg);
+/* Every member of every key (under the lock: copy, no calls back); returns the change count
+ * the walk saw, for hr_pool_store_changes. */
+typedef void (*hr_pool_row_fn)(void *arg, const char *key, size_t key_len, const char *content_type,
+                               const char *bytes, size_t len, int64_t born_ms);
+uint64_t hr_pool_store_each_all(hr_pool_store_t *store, hr_pool_row_fn fn, void *arg);
+/* Grows with every added or dropped member or key. */
+uint64_t hr_pool_store_changes(hr_pool_store_t *store);
 /* One pool's numbers, or every pool's with HR_POOL_ALL. */
 void hr_pool_store_stats(hr_pool_store_t *store, unsigned pool, hr_pool_store_stats_t *stats);
 

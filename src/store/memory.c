@@ -29,8 +29,8 @@ static void memory_close(hr_store_t *store)
 
 /* No last-seen either: presence keeps the recent ones in memory (HR_PRESENCE_SEEN_CACHE). */
 static const hr_store_ops_t memory_ops = {
-    "memory", memory_load, NULL, memory_start, memory_append, memory_close, NULL,
-    NULL,     NULL,        NULL, NULL,         NULL,          NULL,         NULL};
+    "memory", memory_load, NULL, memory_start, memory_append, memory_close, NULL, NULL,
+    NULL,     NULL,        NULL, NULL,         NULL,          NULL,         NULL, NULL};
 
 hr_store_t *hr_store_memory_new(void)
 {

@@ -13,6 +13,7 @@
  *   devices(token TEXT PRIMARY KEY, user, body TEXT, updated_ms)   push (src/push), version 3
  *   delayed(id INTEGER PRIMARY KEY, due_ms, request TEXT)   src/delay, version 4: a row goes in
  *     the transaction that stores the message it became (messages carry its delayed_id)
+ *   pool_members(key TEXT, type TEXT, body BLOB, born_ms)   src/pool, version 5: a snapshot
  *
  * Devices are written from workers on a second connection (`aux`, synchronous=NORMAL): one
  * short transaction each, never inside the writer's batches, durable against kill -9. */
@@ -30,7 +31,7 @@
 #include "core/log.h"
 #include "store/store.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define TRIM_EVERY_MS  1000
 #define REFUSE_MS      1000   /* after a failed write, refuse publishes this long */
 #define SEEN_QUEUE_MAX 100000 /* last-seen times waiting for the writer; more are dropped */
@@ -85,6 +86,9 @@ static const char *const migrations[SCHEMA_VERSION] = {
     /* 3 -> 4 */
     "CREATE TABLE delayed (id INTEGER PRIMARY KEY AUTOINCREMENT, due_ms INTEGER NOT NULL,"
     " request TEXT NOT NULL);",
+    /* 4 -> 5 */
+    "CREATE TABLE pool_members (key TEXT NOT NULL, type TEXT NOT NULL, body BLOB NOT NULL,"
+    " born_ms INTEGER NOT NULL);",
 };
 
 /* Brings the schema to SCHEMA_VERSION, one transaction per step. */
@@ -653,6 +657,57 @@ static int sqlite_delayed_each(hr_store_t *base,
     return step == SQLITE_DONE || step == SQLITE_ROW ? 0 : -1;
 }
 
+static int sqlite_pool_save(hr_store_t *base, const hr_store_pool_row_t *rows, size_t n)
+{
+    sqlite_store_t *store = (sqlite_store_t *)base;
+    sqlite3_stmt *put = NULL;
+    int rc = sqlite3_exec(store->aux, "BEGIN IMMEDIATE; DELETE FROM pool_members", NULL, NULL,
+                          NULL) == SQLITE_OK &&
+                     sqlite3_prepare_v2(store->aux,
+                                        "INSERT INTO pool_members (key, type, body, born_ms) "
+                                        "VALUES (?, ?, ?, ?)",
+                                        -1, &put, NULL) == SQLITE_OK
+                 ? 0
+                 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        sqlite3_bind_text(put, 1, rows[i].key, (int)rows[i].key_len, SQLITE_STATIC);
+        sqlite3_bind_text(put, 2, rows[i].type, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(put, 3, rows[i].body, (int)rows[i].body_len, SQLITE_STATIC);
+        sqlite3_bind_int64(put, 4, rows[i].born_ms);
+        if (sqlite3_step(put) != SQLITE_DONE) rc = -1;
+        sqlite3_reset(put);
+    }
+    sqlite3_finalize(put);
+    if (sqlite3_exec(store->aux, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+        rc = -1;
+    return rc;
+}
+
+static int sqlite_pool_each(hr_store_t *base, int (*fn)(void *arg, const hr_store_pool_row_t *row),
+                            void *arg)
+{
+    sqlite_store_t *store = (sqlite_store_t *)base;
+    sqlite3_stmt *rows;
+    if (sqlite3_prepare_v2(store->aux,
+                           "SELECT key, type, body, born_ms FROM pool_members ORDER BY rowid", -1,
+                           &rows, NULL) != SQLITE_OK)
+        return -1;
+    int step;
+    while ((step = sqlite3_step(rows)) == SQLITE_ROW) {
+        hr_store_pool_row_t row = {0};
+        row.key = (const char *)sqlite3_column_text(rows, 0); /* pointer, then its length */
+        row.key_len = (size_t)sqlite3_column_bytes(rows, 0);
+        row.type = (const char *)sqlite3_column_text(rows, 1);
+        row.body = sqlite3_column_blob(rows, 2);
+        row.body_len = (size_t)sqlite3_column_bytes(rows, 2);
+        row.born_ms = sqlite3_column_int64(rows, 3);
+        if (!row.body) row.body = "";
+        if (fn(arg, &row) != 0) break;
+    }
+    sqlite3_finalize(rows);
+    return step == SQLITE_DONE || step == SQLITE_ROW ? 0 : -1;
+}
+
 /* The writer: sleep until something is queued (or it is time to trim); in batch mode gather
  * for up to batch_ms; write it all in one transaction; repeat. On stop, write what is left. */
 static void *writer_main(void *arg)
@@ -728,10 +783,10 @@ static int sqlite_start(hr_store_t *base)
 }
 
 static const hr_store_ops_t sqlite_ops = {
-    "sqlite",           sqlite_load,        sqlite_read_since,  sqlite_start,
-    sqlite_append,      sqlite_close,       sqlite_seen_put,    sqlite_seen_get,
-    sqlite_device_put,  sqlite_device_del,  sqlite_device_each, sqlite_delayed_put,
-    sqlite_delayed_del, sqlite_delayed_each};
+    "sqlite",           sqlite_load,         sqlite_read_since,  sqlite_start,
+    sqlite_append,      sqlite_close,        sqlite_seen_put,    sqlite_seen_get,
+    sqlite_device_put,  sqlite_device_del,   sqlite_device_each, sqlite_delayed_put,
+    sqlite_delayed_del, sqlite_delayed_each, sqlite_pool_save,   sqlite_pool_each};
 
 hr_store_t *hr_store_sqlite_open(const hr_store_config_t *config, char *err, size_t err_size)
 {

@@ -43,6 +43,16 @@ typedef struct hr_store_device_s {
     int64_t updated_ms;
 } hr_store_device_t;
 
+/* A response pool's stored answer (src/pool): its store key ("POOL KEY"), type and bytes. */
+typedef struct hr_store_pool_row_s {
+    const char *key;
+    size_t key_len;
+    const char *type;
+    const char *body;
+    size_t body_len;
+    int64_t born_ms;
+} hr_store_pool_row_t;
+
 typedef struct hr_store_ops_s {
     const char *name;
     /* Reads every retained topic and up to `per_topic` newest messages of each. */
@@ -75,6 +85,11 @@ typedef struct hr_store_ops_s {
     int (*delayed_each)(hr_store_t *store,
                         int (*fn)(void *arg, uint64_t id, int64_t due_ms, const char *request),
                         void *arg);
+    /* The response pools' answers (a cache: a snapshot, not a log), on the second connection:
+     * save replaces every row in one transaction; each reads them, oldest first. */
+    int (*pool_save)(hr_store_t *store, const hr_store_pool_row_t *rows, size_t n);
+    int (*pool_each)(hr_store_t *store, int (*fn)(void *arg, const hr_store_pool_row_t *row),
+                     void *arg);
 } hr_store_ops_t;
 
 #define HR_STORE_FAILED_RANGES 16

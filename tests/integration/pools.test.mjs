@@ -6,6 +6,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { startHerald, sleep, waitFor } from './lib/herald.mjs';
 import { startFakeAi } from './lib/fakeai.mjs';
 import { EventSource } from 'eventsource';
@@ -311,4 +314,25 @@ test('a bad --pool stops herald at start, naming it', () => {
   assert.match(r.stderr, /a pool of that name exists/);
   r = run(['--pool', 'p=http://x,size=0']);
   assert.match(r.stderr, /size is 1\.\.100/);
+});
+
+test('with --data-dir the answers survive a restart (a snapshot at the stop)', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'herald-pools-'));
+  const args = ['--data-dir', dir, '--pool', `kept=${ai.url}/answer,size=2`];
+  try {
+    let node = await startHerald(args);
+    const first = [];
+    for (let i = 0; i < 2; i++) first.push(await (await fetch(`${node.url}/v1/pools/kept/k`)).json());
+    await node.stop();
+    const calls = ai.count('/answer', 'k');
+    node = await startHerald(args);
+    try {
+      assert.match(node.log, /event=pool\.loaded keys=1 answers=2/);
+      const res = await fetch(`${node.url}/v1/pools/kept/k`);
+      assert.equal(res.headers.get('x-herald-pool'), 'hit');
+      const { n } = await res.json();
+      assert.ok(first.some((a) => a.n === n), 'one of the answers from before');
+      assert.equal(ai.count('/answer', 'k'), calls, 'no upstream call after the restart');
+    } finally { await node.stop(); }
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });
