@@ -19,7 +19,7 @@ REL_OBJS  := $(SRCS:src/%.c=build/rel/%.o)
 ASAN_OBJS := $(SRCS:src/%.c=build/asan/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 
-.PHONY: all run test deps deps-test deps-bench unit integration clean format bench bench-full test-tsan test-valgrind soak
+.PHONY: all run test deps deps-test deps-bench unit integration clean format bench bench-full test-tsan test-valgrind soak install
 
 all: build/herald
 
@@ -58,6 +58,26 @@ build/herald-bench: $(HB_SRCS) bench/hb/hb.h
 
 build/herald-publish: bench/publish.c
 	$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(REL_CFLAGS) -o $@ $< $(LDLIBS_COMMON)
+
+# `make install` (PREFIX=/usr/local, SYSCONFDIR=/etc, DESTDIR for packaging): the binary, the
+# systemd unit with its paths filled in, an example herald.conf (kept if one exists), the docs.
+PREFIX  ?= /usr/local
+BINDIR  := $(PREFIX)/bin
+DOCDIR  := $(PREFIX)/share/doc/herald
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+INSTALL_BIN ?= build/herald
+install: deps
+	@$(MAKE) --no-print-directory $(INSTALL_BIN)
+	install -D -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/herald
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/herald
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    contrib/herald.service.in \
+	    > $(DESTDIR)$(UNITDIR)/herald.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/herald.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/herald/herald.conf ] || \
+	    install -m 0644 contrib/herald.conf $(DESTDIR)$(SYSCONFDIR)/herald/herald.conf
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 
 deps:
 	@scripts/deps.sh build

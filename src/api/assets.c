@@ -1,5 +1,5 @@
-/* GET /herald.js, /herald.d.ts, /demo and /demo/call: the browser client, its types and the demo page,
- * built into the binary (assembler .incbin) so a copied herald serves them with no files. */
+/* GET /herald.js, /herald.d.ts, /demo and /demo/call: the browser client, its types and the demo
+ * page, built into the binary (assembler .incbin) so a copied herald serves them with no files. */
 #include <string.h>
 
 #include "api/handlers.h"

@@ -25,7 +25,9 @@ void hr_handle_fcm_dead(hr_exchange_t *ex);       /* api/devices.c */
 void hr_handle_delayed(hr_exchange_t *ex);        /* api/delayed.c: GET list, DELETE one */
 void hr_handle_pool(hr_exchange_t *ex);           /* api/pools.c: ask, or DELETE */
 void hr_handle_pool_members(hr_exchange_t *ex);   /* api/pools.c */
-void hr_handle_pools(hr_exchange_t *ex);          /* api/pools.c: the pools' numbers */
+void hr_handle_pools(hr_exchange_t *ex);
+void hr_handle_metrics(hr_exchange_t *ex);
+    /* api/metrics.c: Prometheus text */ /* api/pools.c: the pools' numbers */
 
 struct hr_pub_body_s;
 /* A publish with deliver_at or delay: kept, answered 202 {"delayed","deliver_at"}. */

@@ -24,10 +24,31 @@ static int is_json(const hr_request_t *req)
     return next == '\0' || next == ';' || next == ' ';
 }
 
-/* Raw body: the body is the data; ?event= and ?retry= may name and pace it. */
+/* Raw body: the body is the data; ?event= and ?retry= may name and pace it. An empty body is
+ * most often a client that forgot the data, so it needs ?allow_empty=1; a form upload would
+ * publish its MIME boundaries, so multipart types are refused by name. */
 static int parse_raw(hr_exchange_t *ex, hr_pub_body_t *body)
 {
     memset(body, 0, sizeof *body);
+    size_t type_len;
+    const char *type = hr_request_header(ex->req, "Content-Type", &type_len);
+    if (type && type_len >= 10 && strncasecmp(type, "multipart/", 10) == 0) {
+        char why[200];
+        snprintf(why, sizeof why,
+                 "Content-Type %.*s is not accepted: send application/json, or the data itself "
+                 "with any other type",
+                 (int)(type_len < 64 ? type_len : 64), type);
+        hr_respond_error(ex, 415, why);
+        return -1;
+    }
+    const hr_qparam_t *allow_empty = hr_query_get(ex->params, ex->nparams, "allow_empty");
+    if (ex->req->body_len == 0 &&
+        !(allow_empty && allow_empty->value_len == 1 && allow_empty->value[0] == '1')) {
+        hr_respond_error(ex, 400,
+                         "empty body: send the message as the body, or add ?allow_empty=1 to "
+                         "publish an empty message");
+        return -1;
+    }
     body->data = ex->req->body ? ex->req->body : "";
     body->data_len = ex->req->body_len;
     const hr_qparam_t *event = hr_query_get(ex->params, ex->nparams, "event");
@@ -90,6 +111,8 @@ static int answer_body(const hr_pubreq_t *req, int many, char **body)
  * Redis and the disk get them together, and the answers go out in request order. */
 typedef struct publish_wait_s {
     hr_pending_t *pending;
+    hr_metrics_t *metrics;
+    uint64_t started_ns;
     hr_pubreq_t *req;
     uint64_t conn_id;
     int many;
@@ -109,6 +132,7 @@ static void publish_done(hr_pubreq_t *req)
         pw->pending->ops->respond(pw->pending, 503, "application/json", "{}", 2, 1);
     free(body);
     hr_pubreq_free(req);
+    hr_histogram_observe(&pw->metrics->publish, uv_hrtime() - pw->started_ns);
     free(pw);
 }
 
@@ -141,11 +165,14 @@ void hr_api_publish_submit(hr_exchange_t *ex, hr_pubreq_t *req, int many)
             hr_respond(ex, 200, "application/json", body, strlen(body), NULL);
         free(body);
         hr_pubreq_free(req);
+        hr_histogram_observe(&ex->worker->server->metrics.publish, uv_hrtime() - ex->started_ns);
         return;
     }
     pw->req = req;
     pw->many = many;
     pw->conn_id = ex->conn->id;
+    pw->metrics = &ex->worker->server->metrics;
+    pw->started_ns = ex->started_ns;
     req->user = pw;
     req->done = publish_done;
     pw->pending = hr_respond_queued(ex);
@@ -190,7 +217,10 @@ void hr_handle_publish(hr_exchange_t *ex)
         char err[256];
         if (hr_pub_body_parse_json(ex->req->body ? ex->req->body : "", ex->req->body_len, &body,
                                    err, sizeof err) != 0) {
-            hr_respond_error(ex, 400, err);
+            char why[320];
+            snprintf(why, sizeof why, "%s (the body was read as JSON: Content-Type %s)", err,
+                     "application/json");
+            hr_respond_error(ex, 400, why);
             goto done;
         }
     } else if (parse_raw(ex, &body) != 0) {

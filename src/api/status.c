@@ -5,6 +5,7 @@
 #include "api/handlers.h"
 #include "bus/bus.h"
 #include "core/server.h"
+#include "core/version.h"
 #include "presence/presence.h"
 #include "pool/pool.h"
 #include "push/push.h"
@@ -33,9 +34,10 @@ void hr_handle_health(hr_exchange_t *ex)
         hr_respond_json(ex, 503, json_pack("{s:s, s:s}", "status", "degraded", "ids", "exhausted"));
         return;
     }
-    hr_respond_json(ex, 200,
-                    bus ? json_pack("{s:s, s:s}", "status", "ok", "redis", "up")
-                        : json_pack("{s:s}", "status", "ok"));
+    hr_respond_json(
+        ex, 200,
+        bus ? json_pack("{s:s, s:s, s:s}", "status", "ok", "redis", "up", "version", HR_VERSION)
+            : json_pack("{s:s, s:s}", "status", "ok", "version", HR_VERSION));
 }
 
 static json_t *bus_stats(hr_bus_t *bus)

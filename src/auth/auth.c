@@ -164,7 +164,10 @@ int hr_auth_decide_claims(const hr_auth_t *auth, const hr_token_t *claims, int a
     if (hr_token_expired(auth, claims, now_s)) return deny(denial, 401, 1, "token expired", 0);
     if (claims->admin) return 0;
     if (access == HR_ACCESS_ADMIN)
-        return deny(denial, 403, 1, "the admin API needs an admin token", 0);
+        return deny(denial, 403, 1,
+                    "the admin API needs an admin token (claim herald.admin: true) or the "
+                    "--admin-key",
+                    0);
     for (size_t i = 0; i < n; i++) {
         int ok = hr_is_user_topic(names[i], lens[i])
                      ? access == HR_ACCESS_SUBSCRIBE && is_own(claims, names[i], lens[i])
@@ -172,7 +175,16 @@ int hr_auth_decide_claims(const hr_auth_t *auth, const hr_token_t *claims, int a
                      ? hr_token_may_publish(claims, names[i], lens[i])
                      : hr_token_may_subscribe(claims, names[i], lens[i]) ||
                            is_public(auth, names[i], lens[i]);
-        if (!ok) return deny(denial, 403, 1, "the token does not allow this topic", i);
+        if (ok) continue;
+        return deny(denial, 403, 1,
+                    hr_is_user_topic(names[i], lens[i])
+                        ? "a user's stream is its user's: the token's sub must be that user"
+                    : access == HR_ACCESS_PUBLISH
+                        ? "the token does not allow this topic: add a matching pattern to its "
+                          "herald.publish claim"
+                        : "the token does not allow this topic: add a matching pattern to its "
+                          "herald.subscribe claim, or list the topic in --public-topics",
+                    i);
     }
     return 0;
 }

@@ -512,6 +512,7 @@ static void maybe_ready(hr_bus_t *bus)
     atomic_store(&bus->up, 1);
     atomic_store(&bus->failing, 0);
     bus->backoff_ms = BACKOFF_MIN_MS;
+    bus->ever_up = 1;
     if (bus->url.path[0])
         hr_info("redis.up", "socket=%s node=%s", bus->url.path, bus->barrier);
     else
@@ -532,6 +533,21 @@ static void on_disconnect(const redisAsyncContext *ctx, int status)
               0);
 }
 
+/* A failed connect: a warning the first time, when Redis was never reached (a wrong --redis
+ * is then seen at start, not at the first publish); later ones are debug lines. */
+static void unreachable(hr_bus_t *bus, const char *why)
+{
+    if (bus->ever_up || bus->warned_unreachable) {
+        hr_debug("redis.connect_failed", "reason=\"%s\"", why);
+        return;
+    }
+    bus->warned_unreachable = 1;
+    hr_warn("redis.unreachable",
+            "addr=%s:%d socket=%s reason=\"%s\" note=\"retrying; publishes and new topics get "
+            "503 until Redis answers\"",
+            bus->url.host, bus->url.port, bus->url.path[0] ? bus->url.path : "-", why);
+}
+
 static void on_connect(const redisAsyncContext *ctx, int status)
 {
     if (status == REDIS_OK) return;
@@ -541,8 +557,7 @@ static void on_connect(const redisAsyncContext *ctx, int status)
     const char *which = ctx == bus->cmd ? "cmd" : "sub";
     if (ctx == bus->cmd) bus->cmd = NULL;
     if (ctx == bus->sub) bus->sub = NULL;
-    if (!hr_bus_up(bus))
-        hr_debug("redis.connect_failed", "conn=%s reason=\"%s\"", which, ctx->errstr);
+    if (!hr_bus_up(bus)) unreachable(bus, ctx->errstr);
     went_down(bus, which, ctx->errstr, 0);
 }
 
@@ -627,7 +642,7 @@ static redisAsyncContext *open_ctx(hr_bus_t *bus)
                                               : redisAsyncConnect(bus->url.host, bus->url.port);
     if (!ctx) return NULL;
     if (ctx->err) {
-        hr_debug("redis.connect_failed", "reason=\"%s\"", ctx->errstr);
+        unreachable(bus, ctx->errstr);
         redisAsyncFree(ctx);
         return NULL;
     }

@@ -90,7 +90,8 @@ struct hr_bus_s {
     redisAsyncContext *sub; /* SUBSCRIBE mode */
     int cmd_ready, sub_ready;
     atomic_int up;
-    atomic_int failing; /* the last answered publish failed; see hr_bus_failing */
+    int ever_up, warned_unreachable; /* bus thread: the start-up warning, said once */
+    atomic_int failing;              /* the last answered publish failed; see hr_bus_failing */
     int64_t backoff_ms;
 
     bus_topic_t **buckets;

@@ -590,6 +590,12 @@ static void deliver_local(hr_broker_t *broker, unsigned w, hr_msg_t *msg)
         if (sub->vt->deliver(sub, msg) == 0) delivered++;
     }
     atomic_fetch_add_explicit(&broker->deliveries, delivered, memory_order_relaxed);
+    if (delivered) hr_histogram_observe(&broker->fanout, hr_clock_mono_ns() - msg->born_ns);
+}
+
+const hr_histogram_t *hr_broker_fanout(const hr_broker_t *broker)
+{
+    return &broker->fanout;
 }
 
 static void kick_local(hr_topic_t *topic, unsigned w)

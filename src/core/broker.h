@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "core/list.h"
+#include "core/metrics.h"
 #include "core/msg.h"
 #include "core/sub.h"
 #include "store/store.h"
@@ -191,5 +192,8 @@ int hr_broker_unpost(hr_broker_t *broker, unsigned worker, hr_post_t *post);
 void hr_broker_sweep(hr_broker_t *broker);
 
 void hr_broker_stats(hr_broker_t *broker, hr_broker_stats_t *stats);
+/* From a message's creation on this node to its hand-off to a worker's subscribers (one
+ * observation per message and worker with subscribers). */
+const hr_histogram_t *hr_broker_fanout(const hr_broker_t *broker);
 
 #endif

@@ -59,6 +59,7 @@ struct hr_broker_s {
     size_t nsubscriptions;
     uint64_t messages_in;
     atomic_uint_fast64_t deliveries; /* added to by every worker */
+    hr_histogram_t fanout;           /* a message's creation → its hand-off on a worker */
     inbox_t *inboxes;                /* one per worker */
     hr_topic_t *restoring;           /* start-up: topic hr_broker_restore_msg fills */
     hr_bus_hooks_t bus;              /* cluster mode when bus.want is set */

@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "core/timeq.h"
+#include "core/version.h"
 
 enum opt_kind {
     OPT_LISTEN,
@@ -23,7 +24,8 @@ enum opt_kind {
     OPT_PATH,
     OPT_AUTH,
     OPT_REPEAT, /* repeatable string: each use adds one (jwt-key, public-topics) */
-    OPT_DURABILITY
+    OPT_DURABILITY,
+    OPT_CONFIG /* --config: read first (read_file), then ignored */
 };
 
 typedef struct option_row_s {
@@ -50,6 +52,10 @@ static size_t auto_history_budget(void)
 }
 
 static const option_row_t options[] = {
+    {"config", OPT_CONFIG, "",
+     "FILE of `name = value` lines (the flags' names; # comments); the environment and flags "
+     "win over it, repeatable options add up",
+     FIELD(config_path), 0, 0},
     {"listen", OPT_LISTEN, "127.0.0.1:8080", "HOST:PORT to listen on (PORT 0 picks a free one)",
      FIELD(listen_host), 0, 0},
     {"workers", OPT_UINT, "0", "event-loop threads; 0 = one per core", FIELD(workers), 0, 256},
@@ -127,6 +133,10 @@ static const option_row_t options[] = {
     {"cors-origins", OPT_CORS, "", "comma-separated allowed Origins, or *", FIELD(cors_origins), 0,
      0},
     {"log-level", OPT_LOG, "info", "debug, info, warn or error", FIELD(log_level), 0, 0},
+    {"access-log", OPT_UINT, "0",
+     "1: one http.access line per request and per ended stream (method, path, status, bytes, "
+     "duration)",
+     FIELD(access_log), 0, 1},
     {"auth", OPT_AUTH, "off",
      "off, publish (publishing needs a token) or all (subscribing too); docs/AUTH.md",
      FIELD(auth_mode), 0, 0},
@@ -232,7 +242,7 @@ static void print_help(void)
         printf("  --%-16s %s\n  %-18s env %s, default \"%s\"\n", options[i].flag, options[i].help,
                "", env, options[i].fallback);
     }
-    printf("  --%-16s print this help\n", "help");
+    printf("  --%-16s print this help\n  --%-16s print the version\n", "help", "version");
 }
 
 static int parse_number(const char *text, uint64_t *out)
@@ -331,6 +341,10 @@ static int set_option(hr_config_t *config, const option_row_t *opt, const char *
     }
     case OPT_REPEAT:
         return add_repeat(config, opt, field, text);
+    case OPT_CONFIG:
+        if (strlen(text) >= sizeof config->config_path) return -1;
+        strcpy(config->config_path, text);
+        return 0;
     case OPT_DURABILITY: { /* in enum hr_durability's order */
         static const char *const modes[] = {"off", "batch", "sync"};
         int mode = pick_word(text, modes, 3);
@@ -367,12 +381,82 @@ static int apply(hr_config_t *config, const option_row_t *opt, const char *text,
     return -1;
 }
 
+/* Trims spaces (and a pair of double quotes) around [*start, *end). */
+static void trim(char **start, char **end)
+{
+    while (*start < *end && isspace((unsigned char)**start))
+        (*start)++;
+    while (*end > *start && isspace((unsigned char)(*end)[-1]))
+        (*end)--;
+    if (*end - *start >= 2 && **start == '"' && (*end)[-1] == '"') {
+        (*start)++;
+        (*end)--;
+    }
+}
+
+/* `name = value` lines, the flags' names without the dashes. */
+static int read_file(hr_config_t *config, const char *path)
+{
+    FILE *file = fopen(path, "r");
+    if (!file) {
+        fprintf(stderr, "herald: --config %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[4096], from[1100];
+    int number = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, file)) {
+        number++;
+        snprintf(from, sizeof from, "%s:%d", path, number);
+        char *start = line, *end = line + strcspn(line, "\r\n");
+        trim(&start, &end);
+        if (start == end || *start == '#') continue;
+        char *eq = memchr(start, '=', (size_t)(end - start));
+        if (!eq) {
+            fprintf(stderr, "herald: %s: expected name = value\n", from);
+            rc = -1;
+            break;
+        }
+        char *name_end = eq, *value = eq + 1;
+        trim(&start, &name_end);
+        trim(&value, &end);
+        *name_end = '\0';
+        *end = '\0';
+        const option_row_t *opt = NULL;
+        for (size_t i = 0; i < NOPTIONS; i++)
+            if (strcmp(options[i].flag, start) == 0 && options[i].kind != OPT_CONFIG)
+                opt = &options[i];
+        if (!opt) {
+            fprintf(stderr, "herald: %s: unknown option \"%s\"; see --help\n", from, start);
+            rc = -1;
+        } else {
+            rc = apply(config, opt, value, from);
+        }
+    }
+    fclose(file);
+    return rc;
+}
+
+/* --config FILE or --config=FILE among the flags, else HERALD_CONFIG. */
+static const char *config_file(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) return argv[i + 1];
+        if (strncmp(argv[i], "--config=", 9) == 0) return argv[i] + 9;
+    }
+    return getenv("HERALD_CONFIG");
+}
+
 int hr_config_load(hr_config_t *config, int argc, char **argv)
 {
     memset(config, 0, sizeof *config);
     for (size_t i = 0; i < NOPTIONS; i++)
         if (apply(config, &options[i], options[i].fallback, "default") != 0) return -1;
+    const char *file = config_file(argc, argv);
+    if (file && *file &&
+        (apply(config, &options[0], file, "flag") != 0 || read_file(config, file) != 0))
+        return -1;
     for (size_t i = 0; i < NOPTIONS; i++) {
+        if (options[i].kind == OPT_CONFIG) continue; /* read above */
         char env[64];
         env_name(options[i].flag, env, sizeof env);
         const char *value = getenv(env);
@@ -381,16 +465,21 @@ int hr_config_load(hr_config_t *config, int argc, char **argv)
     /* Option ids start past any character getopt returns itself ('?' for an unknown flag,
      * 63, would otherwise be the 64th option). */
     enum { FIRST_ID = 1000 };
-    struct option long_opts[NOPTIONS + 2];
+    struct option long_opts[NOPTIONS + 3];
     for (size_t i = 0; i < NOPTIONS; i++)
         long_opts[i] = (struct option){options[i].flag, required_argument, NULL, FIRST_ID + (int)i};
     long_opts[NOPTIONS] = (struct option){"help", no_argument, NULL, 'h'};
-    long_opts[NOPTIONS + 1] = (struct option){NULL, 0, NULL, 0};
+    long_opts[NOPTIONS + 1] = (struct option){"version", no_argument, NULL, 'V'};
+    long_opts[NOPTIONS + 2] = (struct option){NULL, 0, NULL, 0};
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
         if (ch == 'h') {
             print_help();
+            return 1;
+        }
+        if (ch == 'V') {
+            printf("herald %s\n", HR_VERSION);
             return 1;
         }
         if (ch < FIRST_ID || (size_t)(ch - FIRST_ID) >= NOPTIONS) {

@@ -92,6 +92,8 @@ typedef struct hr_config_s {
     size_t npools;
     size_t pool_max_bytes;  /* the embedded pool store's budget */
     size_t pool_max_answer; /* one upstream answer's limit */
+    unsigned access_log;    /* a log line per request and per ended stream */
+    char config_path[1024]; /* --config FILE, read before the environment and the flags */
 } hr_config_t;
 
 /* Returns 0 to run, 1 when --help/--version was printed, -1 on a bad option (message printed). */

@@ -135,12 +135,14 @@ static const char *admit(hr_conn_t *conn)
     size_t total = atomic_fetch_add(&server->conns_total, 1) + 1;
     if (config->max_conns && total > config->max_conns) {
         atomic_fetch_sub(&server->conns_total, 1);
+        atomic_fetch_add(&server->metrics.conns_refused_max, 1);
         return "max_conns";
     }
     if (server->conns_by_ip &&
         !hr_ipcount_take(server->conns_by_ip, conn->peer, hr_conn_peer_ip_len(conn->peer),
                          config->max_conns_per_ip)) {
         atomic_fetch_sub(&server->conns_total, 1);
+        atomic_fetch_add(&server->metrics.conns_refused_ip, 1);
         return "max_conns_per_ip";
     }
     conn->counted = 1;
@@ -221,6 +223,7 @@ static int send_bufs(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n)
     if (written < 0 && written != UV_EAGAIN) goto fail;
     sent = written > 0 ? (size_t)written : 0;
     atomic_fetch_add_explicit(&conn->worker->bytes_out, sent, memory_order_relaxed);
+    conn->bytes_written += sent;
     /* Drop what went out whole; trim the buffer it stopped in. */
     for (size_t left = sent; first < n && left >= bufs[first].len; first++) {
         left -= bufs[first].len;
@@ -239,6 +242,8 @@ static int send_bufs(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n)
         /* A reader this far behind would make us buffer without bound; it resumes from
          * history when it reconnects. (One frame larger than the limit may always be in
          * flight, so a big message does not cut a fast reader.) */
+        atomic_fetch_add_explicit(&conn->worker->server->metrics.slow_consumer_cuts, 1,
+                                  memory_order_relaxed);
         hr_warn("conn.slow_consumer", "conn=%llu peer=%s queued=%zu", (unsigned long long)conn->id,
                 conn->peer, conn->tcp.write_queue_size + rest);
         written = HR_ELIMIT;
@@ -273,6 +278,7 @@ static int send_bufs(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n)
         return HR_ENOMEM;
     }
     atomic_fetch_add_explicit(&conn->worker->bytes_out, rest, memory_order_relaxed);
+    conn->bytes_written += rest;
     return 0;
 fail:
     for (size_t i = first; i < n; i++)

@@ -49,6 +49,7 @@ struct hr_conn_s {
     int overflowed;               /* on_overflow ran: its goodbye may pass the limit */
     int paused;                   /* reading stopped by the protocol (backpressure) */
     int counted;                  /* in the server's totals (--max-conns, --max-conns-per-ip) */
+    uint64_t bytes_written;       /* taken by the socket or queued for it (access log) */
     hr_list_t dirty_link;         /* in worker->dirty while cork_len > 0 */
     size_t cork_len;              /* frames gathered while the worker is corked */
     hr_cork_t cork[HR_CORK_MAX];  /* see hr_conn_uncork */

@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/msg.h"
 #include "core/utf8.h"
 
@@ -12,6 +13,7 @@ hr_msg_t *hr_msg_new(const char *event, size_t event_len, const char *data, size
     atomic_init(&msg->refs, 1);
     msg->id = 0;
     msg->time_ms = 0;
+    msg->born_ns = hr_clock_mono_ns();
     msg->topic = NULL;
     msg->topic_name = "";
     msg->event = (char *)(msg + 1);

@@ -31,6 +31,7 @@ typedef struct hr_msg_s {
     atomic_uint refs;       /* owners; freed at zero */
     uint64_t id;            /* broker-wide, increasing; 0 until published */
     int64_t time_ms;        /* publish time, unix ms */
+    uint64_t born_ns;       /* made on this node, monotonic (the delivery-latency histogram) */
     hr_topic_t *topic;      /* holds a topic reference once published */
     const char *topic_name; /* borrowed from topic, NUL-terminated */
     char *event;            /* NUL-terminated; "" means none */

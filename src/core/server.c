@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/ratelimit.h"
 #include "core/server.h"
+#include "core/version.h"
 #include "presence/presence_sinks.h"
 #include "delay/delayed.h"
 #include "delay/delayed_redis.h"
@@ -261,11 +262,11 @@ static int serve(hr_server_t *server)
         static const char *const modes[] = {"off", "batch", "sync"};
         hr_info("server.listening",
                 "addr=%s:%d workers=%u history_size=%zu history_ttl_ms=%lld history_max_bytes=%zu "
-                "store=%s durability=%s",
+                "store=%s durability=%s version=%s",
                 config->listen_host, server->port, config->workers, config->history_size,
                 (long long)config->history_ttl_ms, config->history_max_bytes,
                 server->bus ? "redis" : server->store->ops->name,
-                hr_store_waits(server->store) ? modes[config->durability] : "none");
+                hr_store_waits(server->store) ? modes[config->durability] : "none", HR_VERSION);
         uv_run(&main_loop, UV_RUN_DEFAULT);
     } else {
         for (unsigned w = 0; w < server->nworkers; w++)

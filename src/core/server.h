@@ -7,6 +7,7 @@
 #include "core/broker.h"
 #include "core/config.h"
 #include "core/listen.h"
+#include "core/metrics.h"
 #include "core/worker.h"
 
 struct hr_server_s {
@@ -26,6 +27,7 @@ struct hr_server_s {
     struct hr_delayed_redis_s *delayed_redis; /* cluster mode: the schedule in Redis */
     struct hr_pools_s *pools;                 /* response pools (src/pool) */
     atomic_size_t conns_total;                /* open connections, every worker */
+    hr_metrics_t metrics;                     /* GET /metrics (api/metrics.c) */
     hr_worker_t *workers;                     /* config->workers of them */
     unsigned nworkers;
     int port;                /* bound port */

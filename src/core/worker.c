@@ -94,6 +94,13 @@ static void on_heartbeat(uv_timer_t *timer)
 static void on_housekeeping(uv_timer_t *timer)
 {
     hr_worker_t *worker = timer->data;
+    /* Loop lag: a busy loop runs its once-a-second timer late by about how long it was busy. */
+    uint64_t now_ns = uv_hrtime();
+    if (worker->tick_due_ns)
+        atomic_store_explicit(&worker->loop_lag_ns,
+                              now_ns > worker->tick_due_ns ? now_ns - worker->tick_due_ns : 0,
+                              memory_order_relaxed);
+    worker->tick_due_ns = now_ns + 1000000000u;
     hr_conn_sweep(worker);
     if (worker->id == 0) hr_broker_sweep(worker->broker);
     if (worker->id == 0 && worker->server->presence) hr_presence_sweep(worker->server->presence);

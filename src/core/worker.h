@@ -63,6 +63,8 @@ typedef struct hr_worker_s {
     uint64_t next_conn_id;                  /* for logs */
     atomic_size_t conns_now[HR_CONN_KINDS]; /* open connections by kind */
     atomic_uint_fast64_t bytes_out;         /* written to sockets */
+    atomic_uint_fast64_t loop_lag_ns;       /* how late the last housekeeping tick ran */
+    uint64_t tick_due_ns;                   /* when the next one should run */
     char date[40];                          /* cached HTTP Date value */
     int64_t date_sec;                       /* second `date` was made for */
     char read_buf[64 * 1024]; /* shared by all reads: parsed synchronously, then reused */

@@ -5,6 +5,7 @@
 #include "core/broker.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/server.h"
 #include "http/api.h"
 #include "presence/presence.h"
 
@@ -36,6 +37,7 @@ static const handler_fn handlers[] = {
     [HR_ROUTE_POOL] = hr_handle_pool,
     [HR_ROUTE_POOL_MEMBERS] = hr_handle_pool_members,
     [HR_ROUTE_POOLS] = hr_handle_pools,
+    [HR_ROUTE_METRICS] = hr_handle_metrics,
 };
 /* clang-format on */
 
@@ -56,7 +58,9 @@ static void answer_preflight(hr_exchange_t *ex)
 
 void hr_api_dispatch(hr_conn_t *conn, hr_request_t *req)
 {
-    hr_exchange_t ex = {.conn = conn, .worker = conn->worker, .req = req};
+    hr_exchange_t ex = {
+        .conn = conn, .worker = conn->worker, .req = req, .started_ns = uv_hrtime()};
+    atomic_fetch_add_explicit(&conn->worker->server->metrics.requests, 1, memory_order_relaxed);
     ex.method = hr_method_parse(req->method, req->method_len);
     ex.keep_alive = req->keep_alive && !req->upgrade;
     size_t origin_len;

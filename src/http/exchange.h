@@ -25,6 +25,7 @@ typedef struct hr_exchange_s {
     int nparams;
     char *query_buf; /* decoded params live here; freed after the call */
     int responded;
+    uint64_t started_ns;  /* monotonic, when the request was dispatched */
     int64_t token_exp_s;  /* expiry of the token that allowed the request; 0 = none (api/auth.c) */
     char user_topic[129]; /* "~user:ID" when the request names a user's stream (api/auth.c) */
 } hr_exchange_t;

@@ -5,6 +5,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/server.h"
 #include "http/api.h"
 #include "http/exchange.h"
 
@@ -28,6 +29,11 @@ typedef struct h1_s {
     size_t nslots;          /* in slots */
     size_t slot_bytes;      /* request bodies of the unanswered ones */
     hr_request_t *next_req; /* read, waiting until the slots let it run */
+    /* --access-log: the request being answered ("METHOD path", quoted) and when it began;
+     * a streamed answer's start. */
+    char line[176];
+    uint64_t started_ns;
+    uint64_t stream_ns, stream_bytes;
 } h1_t;
 
 typedef struct h1_slot_s {
@@ -41,6 +47,8 @@ typedef struct h1_slot_s {
     enum hr_method method;
     const char *cors;
     int keep_alive;
+    char line[176]; /* --access-log */
+    uint64_t started_ns;
 } h1_slot_t;
 
 /* Publishes in flight on one connection; with the bodies' bytes (at most --max-body), what a
@@ -70,6 +78,10 @@ const char *hr_status_text(int status)
         return "No Content";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
     case 404:
         return "Not Found";
     case 405:
@@ -90,8 +102,12 @@ const char *hr_status_text(int status)
         return "Internal Server Error";
     case 501:
         return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
     case 503:
         return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
     case 505:
         return "HTTP Version Not Supported";
     case 507:
@@ -99,6 +115,27 @@ const char *hr_status_text(int status)
     default:
         return "Unknown";
     }
+}
+
+/* --access-log: one line per answer, and per stream when it ends. */
+static void access_line(hr_conn_t *conn, const char *line, int status, uint64_t bytes,
+                        uint64_t started_ns, int stream)
+{
+    if (!conn->worker->config->access_log) return;
+    hr_info("http.access", "conn=%llu peer=%s request=%s status=%d bytes=%llu ms=%.3f%s",
+            (unsigned long long)conn->id, conn->peer, line[0] ? line : "\"-\"", status,
+            (unsigned long long)bytes, (double)(uv_hrtime() - started_ns) / 1e6,
+            stream ? " stream=1" : "");
+}
+
+static void note_request(h1_t *h1, const hr_request_t *req)
+{
+    if (!h1->conn->worker->config->access_log) return;
+    char text[256];
+    int n = snprintf(text, sizeof text, "%.*s %.*s", (int)req->method_len, req->method,
+                     (int)(req->path_len + (req->query_len ? req->query_len + 1 : 0)), req->path);
+    hr_log_quote(h1->line, sizeof h1->line, text, n > 0 ? (size_t)n : 0);
+    h1->started_ns = uv_hrtime();
 }
 
 static h1_t *h1_of(hr_conn_t *conn)
@@ -118,6 +155,7 @@ static h1_t *h1_of(hr_conn_t *conn)
 static void write_head(hr_exchange_t *ex, hr_buf_t *out, int status, const char *content_type,
                        long content_length, const char *extra_headers)
 {
+    if (status >= 400) hr_metrics_refused(&ex->worker->server->metrics, status);
     hr_buf_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: herald\r\n", status,
                   hr_status_text(status), hr_worker_date(ex->worker));
     if (content_type) hr_buf_printf(out, "Content-Type: %s\r\n", content_type);
@@ -174,6 +212,8 @@ void hr_respond(hr_exchange_t *ex, int status, const char *content_type, const c
         hr_conn_write(ex->conn, out.data, out.len, NULL);
         if (!ex->keep_alive) hr_conn_finish(ex->conn);
     }
+    if (h1 && ex->conn->proto == &hr_h1_proto)
+        access_line(ex->conn, h1->line, status, out.len, h1->started_ns, 0);
     hr_buf_free(&out);
 }
 
@@ -234,6 +274,8 @@ hr_stream_t *hr_respond_stream(hr_exchange_t *ex, const char *content_type,
     }
     h1->streaming = 1;
     h1->stream.ops = &h1_stream_ops;
+    h1->stream_ns = uv_hrtime();
+    h1->stream_bytes = ex->conn->bytes_written;
     hr_reqparser_reset(&h1->parser);
     return &h1->stream;
 }
@@ -399,6 +441,7 @@ static void slot_respond(hr_pending_t *pending, int status, const char *content_
     }
     slot->answered = 1;
     slot->close = !ex.keep_alive;
+    access_line(h1->conn, slot->line, status, slot->out.len, slot->started_ns, 0);
     h1->slot_bytes -= slot->body_bytes;
     flush_slots(h1);
 }
@@ -429,6 +472,8 @@ hr_pending_t *hr_respond_queued(hr_exchange_t *ex)
     slot->method = ex->method;
     slot->cors = ex->cors_origin;
     slot->keep_alive = ex->keep_alive;
+    memcpy(slot->line, h1->line, sizeof slot->line);
+    slot->started_ns = h1->started_ns;
     hr_list_push(&h1->slots, &slot->link);
     h1->nslots++;
     h1->slot_bytes += slot->body_bytes;
@@ -466,9 +511,20 @@ static void answer_parse_error(hr_conn_t *conn, h1_t *h1)
     hr_exchange_t ex = {.conn = conn, .worker = conn->worker, .keep_alive = 0};
     hr_log(HR_LOG_INFO, "http.bad_request", "conn=%llu peer=%s status=%d reason=\"%s\"",
            (unsigned long long)conn->id, conn->peer, h1->parser.error_status, h1->parser.error);
-    json_t *body =
-        json_pack("{s:s, s:i}", "error", h1->parser.error, "status", h1->parser.error_status);
-    hr_respond_json(&ex, h1->parser.error_status, body);
+    int status = h1->parser.error_status;
+    json_t *body = json_pack("{s:s, s:i}", "error", h1->parser.error, "status", status);
+    /* The two limits a client can meet with honest requests: say which flag sets them. */
+    if (status == 413 || status == 431) {
+        const hr_config_t *config = conn->worker->config;
+        size_t limit = status == 413 ? config->max_body_bytes : config->max_header_bytes;
+        const char *flag = status == 413 ? "--max-body" : "--max-header";
+        char why[160];
+        snprintf(why, sizeof why, "%s: the limit is %zu bytes (%s)", h1->parser.error, limit, flag);
+        json_object_set_new(body, "error", json_string(why));
+        json_object_set_new(body, "limit", json_integer((json_int_t)limit));
+        json_object_set_new(body, "flag", json_string(flag));
+    }
+    hr_respond_json(&ex, status, body);
 }
 
 /* Runs one request; `rest` is what the client sent after it. Returns 0 to go on reading
@@ -477,6 +533,7 @@ static void answer_parse_error(hr_conn_t *conn, h1_t *h1)
 static int run_request(hr_conn_t *conn, h1_t *h1, hr_request_t *req, const char *rest, size_t len)
 {
     int upgrade = req->upgrade;
+    note_request(h1, req);
     hr_api_dispatch(conn, req);
     if (req != h1->held_req) hr_request_free(req);
     if (conn->proto != &hr_h1_proto) {
@@ -551,6 +608,8 @@ static void h1_on_close(hr_conn_t *conn)
 {
     h1_t *h1 = conn->proto_state;
     if (!h1) return;
+    if (h1->streaming)
+        access_line(conn, h1->line, 200, conn->bytes_written - h1->stream_bytes, h1->stream_ns, 1);
     if (h1->streaming && h1->stream.on_close) h1->stream.on_close(&h1->stream);
     if (h1->parked && h1->pending.on_close) h1->pending.on_close(&h1->pending);
     if (h1->held_req) hr_request_free(h1->held_req);

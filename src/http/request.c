@@ -191,6 +191,8 @@ static long parse_request_line(hr_reqparser_t *rp, hr_request_t *req)
     char *target = sp1 + 1;
     char *sp2 = memchr(target, ' ', (size_t)(eol - target));
     if (!sp2 || sp2 == target) return fail(rp, 400, "malformed request line");
+    if (memchr(sp2 + 1, ' ', (size_t)(eol - sp2 - 1))) /* a space inside the target */
+        return fail(rp, 400, "bad request line: escape spaces in the path as %20");
     for (char *p = target; p < sp2; p++)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
             return fail(rp, 400, "invalid byte in request target");

@@ -12,6 +12,7 @@ typedef struct route_s {
 static const route_t routes[] = {
     {"/healthz", HR_GET | HR_HEAD, HR_ROUTE_HEALTH, "GET, HEAD, OPTIONS"},
     {"/v1/stats", HR_GET | HR_HEAD, HR_ROUTE_STATS, "GET, HEAD, OPTIONS"},
+    {"/metrics", HR_GET | HR_HEAD, HR_ROUTE_METRICS, "GET, HEAD, OPTIONS"},
     {"/v1/publish", HR_POST, HR_ROUTE_PUBLISH_MANY, "POST, OPTIONS"},
     {"/v1/events", HR_GET, HR_ROUTE_EVENTS, "GET, OPTIONS"},
     {"/v1/ws", HR_GET, HR_ROUTE_WS, "GET"},

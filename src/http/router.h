@@ -40,6 +40,7 @@ enum hr_route_id {
     HR_ROUTE_POOL,              /* GET, POST, DELETE /v1/pools/{pool}/{key} */
     HR_ROUTE_POOL_MEMBERS,      /* GET /v1/pools/{pool}/{key}/members */
     HR_ROUTE_POOLS,             /* GET /v1/pools */
+    HR_ROUTE_METRICS,           /* GET /metrics (Prometheus) */
 };
 
 typedef struct hr_route_match_s {

@@ -4,6 +4,7 @@
 // evicts pool keys and keeps the history streams.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { startHerald, waitFor } from './lib/herald.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { startFakeAi } from './lib/fakeai.mjs';
@@ -72,6 +73,15 @@ test('a failed call falls back to a member fetched from Redis', async () => {
   const res = await ask(b, 'flaky', 'k');
   assert.equal(res.headers.get('x-herald-pool'), 'fallback');
   assert.deepEqual(await res.json(), stored);
+});
+
+test('cluster and pool metrics: herald_redis_up, per-pool counters, promtool accepts them', async () => {
+  const text = await (await fetch(`${nodes[1].url}/metrics`)).text();
+  const out = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  assert.equal(out.status, 0, out.stdout + out.stderr);
+  assert.match(text, /^herald_redis_up 1$/m);
+  assert.match(text, /^herald_pool_hits_total\{pool="ideas"\} [1-9]\d*$/m);
+  assert.match(text, /^herald_pool_fallbacks_total\{pool="flaky"\} 1$/m);
 });
 
 test('herald warns about a maxmemory-policy that would evict history or is not LFU', async () => {

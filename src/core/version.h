@@ -1,0 +1,7 @@
+/* herald's version: --version, the start-up line, /healthz and herald_build_info. */
+#ifndef HR_VERSION_H
+#define HR_VERSION_H
+
+#define HR_VERSION "0.19.0"
+
+#endif
