@@ -48,7 +48,8 @@ build/asan/tests/%: tests/unit/%.c $(ASAN_OBJS)
 	    $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # assets.c pulls these in with .incbin; the compiler's dependency list cannot see them.
-ASSETS := clients/js/herald.js clients/js/herald.d.ts clients/demo/index.html clients/demo/call.html
+ASSETS := clients/js/herald.js clients/js/herald.d.ts clients/demo/index.html clients/demo/call.html \
+          clients/dashboard/index.html
 build/rel/api/assets.o build/asan/api/assets.o: $(ASSETS)
 
 HB_SRCS := $(wildcard bench/hb/*.c)

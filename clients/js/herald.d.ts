@@ -43,7 +43,10 @@ export interface Handlers {
   signal?(event: SignalEvent): void;
   /** The transport in use changed (first open, or a fallback). */
   transport?(name: TransportName): void;
+  /** Every (re)connect, also when it reconnects over the same transport. */
   open?(info: { transport: TransportName }): void;
+  /** A transport of the order was skipped: the runtime lacks it (Node without WebSocket). */
+  fallback?(info: { transport: TransportName; reason: string }): void;
   disconnect?(info: { transport: TransportName; reason: string }): void;
   gap?(info: GapInfo): void;
   error?(err: Error): void;
@@ -51,8 +54,13 @@ export interface Handlers {
 }
 
 export interface SubscribeOptions {
-  /** herald's base URL; default: where herald.js was loaded from. */
+  /** herald's base URL, e.g. "https://push.example.com"; default: where herald.js was loaded
+   * from (a page on another origin needs herald's --cors-origins to list it). Required in Node. */
   url?: string;
+  /** A WebSocket class where the runtime has none (Node 20: `import WebSocket from "ws"`). */
+  WebSocket?: unknown;
+  /** An EventSource class where the runtime has none (the eventsource package). */
+  EventSource?: unknown;
   /** Order to try; default ["ws", "sse", "poll"]. */
   transports?: TransportName[];
   /** Resume after this id instead of starting from now. */

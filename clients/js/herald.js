@@ -1,4 +1,7 @@
-// herald.js — the browser (and Node 22+) client for herald. An ES module, no build step.
+// herald.js — the browser (and Node 20+) client for herald. An ES module, no build step.
+// In Node, pass options.url (herald's base) and, where there is no global WebSocket (Node 20,
+// 21), options.WebSocket (e.g. `import WebSocket from "ws"`); a transport the runtime lacks is
+// skipped with a `fallback` handler call saying so.
 //
 //   import { subscribe } from "http://127.0.0.1:8080/herald.js";
 //   const sub = subscribe(["news", "chat"], {
@@ -16,6 +19,13 @@
 // message reaches the handler once, in order.
 
 const DEFAULT_TRANSPORTS = ["ws", "sse", "poll"];
+
+// Why a transport is skipped: the runtime lacks what it needs.
+const MISSING = {
+  ws: "no WebSocket in this runtime: pass options.WebSocket (e.g. from the ws package)",
+  sse: "no EventSource in this runtime: pass options.EventSource (e.g. from the eventsource package)",
+  poll: "no fetch in this runtime",
+};
 
 function defaultBase() {
   try {
@@ -89,7 +99,12 @@ class Subscription {
     this.topics = Array.isArray(topics) ? [...topics] : [topics];
     this.handlers = handlers || {};
     this.base = (options.url || defaultBase()).replace(/\/$/, "");
-    this.order = (options.transports || DEFAULT_TRANSPORTS).filter((t) => this.#available(t));
+    this.WebSocket = options.WebSocket || globalThis.WebSocket;
+    this.EventSource = options.EventSource || globalThis.EventSource;
+    const wanted = options.transports || DEFAULT_TRANSPORTS;
+    this.order = wanted.filter((t) => this.#available(t));
+    for (const name of wanted.filter((t) => !this.order.includes(t)))
+      queueMicrotask(() => this.#emit("fallback", { transport: name, reason: MISSING[name] || "unknown transport" }));
     this.backoffMin = options.backoffMin ?? 250;
     this.backoffMax = options.backoffMax ?? 10000;
     this.pollTimeout = options.pollTimeout ?? 25;
@@ -114,8 +129,8 @@ class Subscription {
   }
 
   #available(name) {
-    if (name === "ws") return typeof globalThis.WebSocket === "function";
-    if (name === "sse") return typeof globalThis.EventSource === "function";
+    if (name === "ws") return typeof this.WebSocket === "function";
+    if (name === "sse") return typeof this.EventSource === "function";
     if (name === "poll") return typeof globalThis.fetch === "function";
     return false;
   }
@@ -226,7 +241,7 @@ class Subscription {
   #connectWs(token) {
     let url = this.base.replace(/^http/, "ws") + "/v1/ws";
     if (this.user) url += "?user=" + encodeURIComponent(this.user);
-    const ws = new WebSocket(url, "herald.v1");
+    const ws = new this.WebSocket(url, "herald.v1");
     ws.binaryType = "arraybuffer";
     let open = false;
     let done = false;
@@ -292,7 +307,7 @@ class Subscription {
     let url = this.base + "/v1/events?" + topicQuery(this.topics) + "&format=json" + this.#presenceQuery();
     if (this.lastId !== null) url += "&lastEventId=" + this.lastId;
     if (token) url += "&access_token=" + encodeURIComponent(token);
-    const es = new EventSource(url);
+    const es = new this.EventSource(url);
     let open = false;
     let done = false;
     es.onopen = () => {

@@ -1,5 +1,6 @@
-/* GET /herald.js, /herald.d.ts, /demo and /demo/call: the browser client, its types and the demo
- * page, built into the binary (assembler .incbin) so a copied herald serves them with no files. */
+/* GET /herald.js, /herald.d.ts, /demo, /demo/call and /dashboard: the browser client, its types,
+ * the demo pages and the operator's dashboard, built into the binary (assembler .incbin) so a
+ * copied herald serves them with no files. */
 #include <string.h>
 
 #include "api/handlers.h"
@@ -18,6 +19,7 @@ ASSET(hr_asset_herald_js, "clients/js/herald.js");
 ASSET(hr_asset_herald_dts, "clients/js/herald.d.ts");
 ASSET(hr_asset_demo_html, "clients/demo/index.html");
 ASSET(hr_asset_call_html, "clients/demo/call.html");
+ASSET(hr_asset_dashboard_html, "clients/dashboard/index.html");
 
 typedef struct asset_s {
     const char *path;
@@ -34,6 +36,8 @@ void hr_handle_asset(hr_exchange_t *ex)
          hr_asset_herald_dts_end},
         {"/demo", "text/html; charset=utf-8", hr_asset_demo_html, hr_asset_demo_html_end},
         {"/demo/call", "text/html; charset=utf-8", hr_asset_call_html, hr_asset_call_html_end},
+        {"/dashboard", "text/html; charset=utf-8", hr_asset_dashboard_html,
+         hr_asset_dashboard_html_end},
     };
     for (size_t i = 0; i < sizeof assets / sizeof assets[0]; i++) {
         const asset_t *asset = &assets[i];

@@ -4,6 +4,7 @@
 
 #include "auth/auth.h"
 #include "bus/bus.h"
+#include "core/server.h"
 #include "http/exchange.h"
 
 void hr_handle_health(hr_exchange_t *ex);
@@ -27,7 +28,11 @@ void hr_handle_pool(hr_exchange_t *ex);           /* api/pools.c: ask, or DELETE
 void hr_handle_pool_members(hr_exchange_t *ex);   /* api/pools.c */
 void hr_handle_pools(hr_exchange_t *ex);
 void hr_handle_metrics(hr_exchange_t *ex);
-    /* api/metrics.c: Prometheus text */ /* api/pools.c: the pools' numbers */
+void hr_handle_topics(hr_exchange_t *ex);       /* api/dashboard.c */
+void hr_handle_stats_stream(hr_exchange_t *ex); /* api/dashboard.c */
+/* The /v1/stats body (api/status.c). */
+json_t *hr_api_stats_json(hr_server_t *server);
+/* api/metrics.c: Prometheus text */ /* api/pools.c: the pools' numbers */
 
 struct hr_pub_body_s;
 /* A publish with deliver_at or delay: kept, answered 202 {"delayed","deliver_at"}. */

@@ -34,7 +34,7 @@ typedef struct waiter_s {
     char reason[160];
     char key[HR_POOL_NAME_MAX + HR_POOL_KEY_MAX + 2]; /* the store key */
     size_t key_len;
-    char headers[128];
+    char headers[192];
 } waiter_t;
 
 /* A Redis command's ticket back to its waiter (cluster mode): the ask, with what it keeps of
@@ -61,8 +61,9 @@ static int wants_stream(hr_exchange_t *ex)
 static void pool_headers(char *out, size_t size, const char *outcome, size_t members)
 {
     snprintf(out, size,
-             "X-Herald-Pool: %s\r\nX-Herald-Pool-Size: %zu\r\nCache-Control: no-store\r\n", outcome,
-             members);
+             "X-Herald-Pool: %s\r\nX-Herald-Pool-Size: %zu\r\nCache-Control: "
+             "no-store\r\nX-Accel-Buffering: no\r\n",
+             outcome, members);
 }
 
 /* A stored answer, as it was or, asked as an event stream, as one (JSON and text become one
@@ -393,7 +394,7 @@ static void ask_redis(hr_exchange_t *ex, const hr_pool_ask_t *question)
 
 static void respond_hit(hr_exchange_t *ex, hr_pool_answer_t *hit, size_t members)
 {
-    char headers[128];
+    char headers[192];
     pool_headers(headers, sizeof headers, "hit", members);
     const char *type;
     size_t len;

@@ -51,10 +51,8 @@ static json_t *bus_stats(hr_bus_t *bus)
                      "channels", (json_int_t)stats.channels);
 }
 
-void hr_handle_stats(hr_exchange_t *ex)
+json_t *hr_api_stats_json(hr_server_t *server)
 {
-    if (hr_api_authorize(ex, HR_ACCESS_ADMIN, NULL, NULL, 0) != 0) return;
-    hr_server_t *server = ex->worker->server;
     static const char *const kind_names[HR_CONN_KINDS] = {"http", "sse", "ws", "poll"};
     json_t *conns = json_object(), *workers = json_array();
     size_t totals[HR_CONN_KINDS] = {0};
@@ -97,5 +95,11 @@ void hr_handle_stats(hr_exchange_t *ex)
                                   (json_int_t)presence.seen_cached));
     json_object_set_new(body, "push", server->push ? hr_push_stats(server->push) : json_null());
     json_object_set_new(body, "pools", server->pools ? hr_pools_stats(server->pools) : json_null());
-    hr_respond_json(ex, 200, body);
+    return body;
+}
+
+void hr_handle_stats(hr_exchange_t *ex)
+{
+    if (hr_api_authorize(ex, HR_ACCESS_ADMIN, NULL, NULL, 0) != 0) return;
+    hr_respond_json(ex, 200, hr_api_stats_json(ex->worker->server));
 }

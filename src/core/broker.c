@@ -2,6 +2,7 @@
  * contract. May touch: msg, history, sub. Never a socket. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -333,6 +334,7 @@ int hr_broker_publish(hr_broker_t *broker, const hr_publish_t *pub, uint64_t *id
     if (broker->config.store) broker->config.store->ops->append(broker->config.store, msg);
     hr_broker_fan_out(broker, topic, (inbox_item_t){INBOX_MSG, msg, NULL, NULL}, wake);
     broker->messages_in++;
+    topic->published++;
     pthread_mutex_unlock(&broker->lock);
 
     hr_broker_wake(broker, wake);
@@ -693,6 +695,36 @@ void hr_broker_sweep(hr_broker_t *broker)
         }
     }
     pthread_mutex_unlock(&broker->lock);
+}
+
+size_t hr_broker_topics(hr_broker_t *broker, const char *prefix, size_t prefix_len,
+                        hr_topic_info_t *out, size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&broker->lock);
+    for (size_t b = 0; b < broker->nbuckets; b++) {
+        for (hr_topic_t *topic = broker->buckets[b]; topic; topic = topic->hash_next) {
+            if (topic->name_len < prefix_len || memcmp(topic->name, prefix, prefix_len) != 0)
+                continue;
+            hr_topic_info_t info = {.published = topic->published,
+                                    .history = topic->hist.count,
+                                    .history_bytes = topic->hist.bytes};
+            for (unsigned w = 0; w < broker->config.workers; w++)
+                info.subscribers += topic->subs_on[w];
+            snprintf(info.name, sizeof info.name, "%s", topic->name);
+            if (n < max) {
+                out[n] = info;
+            } else { /* full: keep the busiest (the most subscribers) */
+                size_t least = 0;
+                for (size_t i = 1; i < max; i++)
+                    if (out[i].subscribers < out[least].subscribers) least = i;
+                if (max && info.subscribers > out[least].subscribers) out[least] = info;
+            }
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&broker->lock);
+    return n;
 }
 
 void hr_broker_stats(hr_broker_t *broker, hr_broker_stats_t *stats)

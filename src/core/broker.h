@@ -192,6 +192,19 @@ int hr_broker_unpost(hr_broker_t *broker, unsigned worker, hr_post_t *post);
 void hr_broker_sweep(hr_broker_t *broker);
 
 void hr_broker_stats(hr_broker_t *broker, hr_broker_stats_t *stats);
+
+/* One topic, for GET /v1/topics (the dashboard). */
+typedef struct hr_topic_info_s {
+    char name[HR_TOPIC_MAX_LEN + 1];
+    size_t subscribers;   /* on this node */
+    uint64_t published;   /* since it was created here */
+    size_t history;       /* messages held */
+    size_t history_bytes; /* and their bytes */
+} hr_topic_info_t;
+/* Topics whose name starts with `prefix`: up to `max` into `out` (the ones with the most
+ * subscribers when there are more); returns how many matched. One pass under the lock. */
+size_t hr_broker_topics(hr_broker_t *broker, const char *prefix, size_t prefix_len,
+                        hr_topic_info_t *out, size_t max);
 /* From a message's creation on this node to its hand-off to a worker's subscribers (one
  * observation per message and worker with subscribers). */
 const hr_histogram_t *hr_broker_fanout(const hr_broker_t *broker);

@@ -164,6 +164,7 @@ void hr_broker_inject(hr_broker_t *broker, const char *name, size_t len, hr_msg_
     if (topic->bus_live)
         hr_broker_fan_out(broker, topic, (inbox_item_t){INBOX_MSG, msg, NULL, NULL}, wake);
     broker->messages_in++;
+    topic->published++;
     pthread_mutex_unlock(&broker->lock);
     hr_broker_wake(broker, wake);
     hr_msg_unref(msg);

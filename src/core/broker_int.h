@@ -17,6 +17,7 @@ struct hr_topic_s {
     atomic_uint refs;       /* messages, subscriptions, inbox entries; raised only under lock */
     uint64_t created_floor; /* broker's last id when created: older ids are unknown here */
     hr_history_t hist;      /* recent messages */
+    uint64_t published;     /* messages published to it (its rate, GET /v1/topics) */
     unsigned *subs_on;      /* subscribers per worker, under the broker lock */
     hr_list_t *local;       /* per worker list of hr_subnode_t; only that worker's thread */
     /* Cluster mode, under the broker lock. */

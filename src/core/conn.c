@@ -152,11 +152,10 @@ static const char *admit(hr_conn_t *conn)
 /* Over a limit: a short 503 if the socket takes it at once, then close. */
 static void refuse(hr_conn_t *conn, const char *why)
 {
-    static const char answer[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
-                                 "application/json\r\nContent-Length: 45\r\nConnection: "
-                                 "close\r\n\r\n{\"error\":\"too many connections\",\"status\":503}";
-    uv_buf_t buf = uv_buf_init((char *)answer, sizeof answer - 1);
-    uv_try_write((uv_stream_t *)&conn->tcp, &buf, 1);
+    if (conn->proto->refusal) {
+        uv_buf_t buf = uv_buf_init((char *)conn->proto->refusal, strlen(conn->proto->refusal));
+        uv_try_write((uv_stream_t *)&conn->tcp, &buf, 1);
+    }
     hr_info("conn.refused", "peer=%s reason=%s", conn->peer, why);
     hr_conn_close(conn);
 }

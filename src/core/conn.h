@@ -22,6 +22,9 @@ typedef struct hr_conn_proto_s {
     /* Everything queued was written (the socket took it); may be NULL. For a protocol that
      * stopped reading while its answers piled up. */
     void (*on_drained)(hr_conn_t *conn);
+    /* Written, if the socket takes it at once, to a connection refused at accept
+     * (--max-conns): the protocol's "too many connections". */
+    const char *refusal;
 } hr_conn_proto_t;
 
 #define HR_CORK_MAX 16 /* frames gathered per connection before an early flush */

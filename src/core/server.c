@@ -14,6 +14,7 @@
 #include "core/ratelimit.h"
 #include "core/server.h"
 #include "core/version.h"
+#include "http/h1.h"
 #include "presence/presence_sinks.h"
 #include "delay/delayed.h"
 #include "delay/delayed_redis.h"
@@ -34,6 +35,7 @@ static int start_workers(hr_server_t *server)
     for (unsigned w = 0; w < server->nworkers; w++) {
         int rc = hr_worker_init(&server->workers[w], server, w, server->config, server->broker,
                                 server->port);
+        server->workers[w].front = &hr_h1_proto; /* the one front end today (issue 20: TLS, h2) */
         if (rc != 0) {
             hr_error("server.listen_failed", "listen=%s:%d err=\"%s\"", server->config->listen_host,
                      server->port, uv_strerror(rc));

@@ -15,9 +15,6 @@
 #include "push/push.h"
 #include "api/handlers.h"
 
-/* Implemented by the HTTP/1 protocol module; the worker only needs to hand it connections. */
-extern const hr_conn_proto_t hr_h1_proto;
-
 static void on_connection(uv_stream_t *server, int status)
 {
     hr_worker_t *worker = server->data;
@@ -25,7 +22,7 @@ static void on_connection(uv_stream_t *server, int status)
         hr_warn("listen.error", "worker=%u err=%s", worker->id, uv_err_name(status));
         return;
     }
-    hr_conn_accept(worker, server, &hr_h1_proto);
+    hr_conn_accept(worker, server, worker->front);
 }
 
 static void on_inbox(uv_async_t *handle)

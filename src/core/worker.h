@@ -37,6 +37,8 @@ typedef struct hr_worker_s {
     hr_server_t *server;       /* owner */
     const hr_config_t *config; /* shared, read-only */
     hr_broker_t *broker;       /* shared */
+    const struct hr_conn_proto_s
+        *front; /* what accepted connections speak first (set by the server) */
     uv_loop_t loop;
     uv_thread_t thread;
     uv_tcp_t listener;

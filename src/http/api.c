@@ -38,6 +38,8 @@ static const handler_fn handlers[] = {
     [HR_ROUTE_POOL_MEMBERS] = hr_handle_pool_members,
     [HR_ROUTE_POOLS] = hr_handle_pools,
     [HR_ROUTE_METRICS] = hr_handle_metrics,
+    [HR_ROUTE_TOPICS] = hr_handle_topics,
+    [HR_ROUTE_STATS_STREAM] = hr_handle_stats_stream,
 };
 /* clang-format on */
 
@@ -56,10 +58,10 @@ static void answer_preflight(hr_exchange_t *ex)
     hr_respond(ex, 204, NULL, "", 0, headers);
 }
 
-void hr_api_dispatch(hr_conn_t *conn, hr_request_t *req)
+void hr_api_dispatch(hr_conn_t *conn, hr_request_t *req, const hr_exchange_ops_t *ops)
 {
     hr_exchange_t ex = {
-        .conn = conn, .worker = conn->worker, .req = req, .started_ns = uv_hrtime()};
+        .ops = ops, .conn = conn, .worker = conn->worker, .req = req, .started_ns = uv_hrtime()};
     atomic_fetch_add_explicit(&conn->worker->server->metrics.requests, 1, memory_order_relaxed);
     ex.method = hr_method_parse(req->method, req->method_len);
     ex.keep_alive = req->keep_alive && !req->upgrade;

@@ -4,8 +4,10 @@
 #define HR_API_H
 
 #include "core/conn.h"
+#include "http/exchange.h"
 #include "http/request.h"
 
-void hr_api_dispatch(hr_conn_t *conn, hr_request_t *req);
+/* `ops`: the front end the request came in on (http/h1.c). */
+void hr_api_dispatch(hr_conn_t *conn, hr_request_t *req, const hr_exchange_ops_t *ops);
 
 #endif

@@ -13,7 +13,24 @@
 
 #define HR_MAX_PARAMS 128
 
-typedef struct hr_exchange_s {
+typedef struct hr_exchange_s hr_exchange_t;
+
+/* What a protocol front end (HTTP/1.1 today, http/h1.c; HTTP/2 next) does with an exchange:
+ * handlers and transports call hr_respond*, which go through this table, and never write a
+ * protocol's bytes themselves. */
+typedef struct hr_exchange_ops_s {
+    void (*respond)(hr_exchange_t *ex, int status, const char *content_type, const char *body,
+                    size_t len, const char *extra_headers);
+    hr_stream_t *(*stream)(hr_exchange_t *ex, const char *content_type, const char *extra_headers);
+    hr_pending_t *(*later)(hr_exchange_t *ex);
+    hr_pending_t *(*queued)(hr_exchange_t *ex);
+    hr_pending_t *(*defer)(hr_exchange_t *ex);
+    /* After a 101: the connection speaks `proto` from now on (WebSocket). */
+    void (*upgrade)(hr_exchange_t *ex, const hr_conn_proto_t *proto, void *state);
+} hr_exchange_ops_t;
+
+struct hr_exchange_s {
+    const hr_exchange_ops_t *ops; /* the front end that carries it */
     hr_conn_t *conn;
     hr_worker_t *worker;
     hr_request_t *req; /* borrowed for the call */
@@ -28,7 +45,7 @@ typedef struct hr_exchange_s {
     uint64_t started_ns;  /* monotonic, when the request was dispatched */
     int64_t token_exp_s;  /* expiry of the token that allowed the request; 0 = none (api/auth.c) */
     char user_topic[129]; /* "~user:ID" when the request names a user's stream (api/auth.c) */
-} hr_exchange_t;
+};
 
 void hr_respond(hr_exchange_t *ex, int status, const char *content_type, const char *body,
                 size_t len, const char *extra_headers);
@@ -50,6 +67,8 @@ hr_pending_t *hr_respond_queued(hr_exchange_t *ex);
 /* As hr_respond_later, but the request is kept so pending->ops->redispatch can run its handler
  * again (cluster mode, once its topics are live here). */
 hr_pending_t *hr_defer(hr_exchange_t *ex);
+/* After answering 101: hands the connection to `proto` (WebSocket). */
+void hr_exchange_upgrade(hr_exchange_t *ex, const hr_conn_proto_t *proto, void *state);
 
 const char *hr_status_text(int status);
 

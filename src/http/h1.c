@@ -8,6 +8,7 @@
 #include "core/server.h"
 #include "http/api.h"
 #include "http/exchange.h"
+#include "http/h1.h"
 
 typedef struct h1_s {
     hr_reqparser_t parser; /* request being read */
@@ -59,6 +60,7 @@ typedef struct h1_slot_s {
 #define H1_MAX_UNSENT (64 * 1024)
 
 static void h1_on_data(hr_conn_t *conn, const char *data, size_t len);
+static const hr_exchange_ops_t h1_exchange_ops; /* below, once its functions are */
 static int run_request(hr_conn_t *conn, h1_t *h1, hr_request_t *req, const char *rest, size_t len);
 static int runs_beside_slots(const h1_t *h1, const hr_request_t *req);
 static void h1_on_close(hr_conn_t *conn);
@@ -66,8 +68,16 @@ static void h1_on_shutdown(hr_conn_t *conn);
 static void h1_on_timeout(hr_conn_t *conn);
 static void h1_on_drained(hr_conn_t *conn);
 
-const hr_conn_proto_t hr_h1_proto = {h1_on_data,    h1_on_close, h1_on_shutdown,
-                                     h1_on_timeout, NULL,        h1_on_drained};
+const hr_conn_proto_t hr_h1_proto = {
+    .on_data = h1_on_data,
+    .on_close = h1_on_close,
+    .on_shutdown = h1_on_shutdown,
+    .on_timeout = h1_on_timeout,
+    .on_drained = h1_on_drained,
+    .refusal = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+               "Content-Length: 45\r\nConnection: close\r\n\r\n"
+               "{\"error\":\"too many connections\",\"status\":503}",
+};
 
 const char *hr_status_text(int status)
 {
@@ -196,8 +206,8 @@ static int queue_answer(h1_t *h1, hr_buf_t *out, int keep_alive)
     return 0;
 }
 
-void hr_respond(hr_exchange_t *ex, int status, const char *content_type, const char *body,
-                size_t len, const char *extra_headers)
+static void h1_respond(hr_exchange_t *ex, int status, const char *content_type, const char *body,
+                       size_t len, const char *extra_headers)
 {
     if (ex->responded) return;
     ex->responded = 1;
@@ -217,33 +227,6 @@ void hr_respond(hr_exchange_t *ex, int status, const char *content_type, const c
     hr_buf_free(&out);
 }
 
-void hr_respond_error(hr_exchange_t *ex, int status, const char *message)
-{
-    char quoted[256];
-    const char *path = ex->req ? ex->req->path : "";
-    size_t path_len = ex->req ? ex->req->path_len : 0;
-    hr_log(status >= 500 ? HR_LOG_WARN : HR_LOG_INFO, "http.reject",
-           "conn=%llu peer=%s status=%d path=%s reason=%s", (unsigned long long)ex->conn->id,
-           ex->conn->peer, status, hr_log_quote(quoted, 128, path, path_len),
-           hr_log_quote(quoted + 128, 128, message, strlen(message)));
-    json_t *body = json_pack("{s:s, s:i}", "error", message, "status", status);
-    hr_respond_json(ex, status, body);
-}
-
-void hr_respond_json(hr_exchange_t *ex, int status, json_t *json)
-{
-    char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
-    json_decref(json);
-    if (!text) {
-        hr_respond(ex, 500, "application/json", "{\"error\":\"out of memory\"}", 25, NULL);
-        return;
-    }
-    size_t len = strlen(text);
-    text[len] = '\0';
-    hr_respond(ex, status, "application/json", text, len, NULL);
-    free(text);
-}
-
 static int h1_stream_write(hr_stream_t *stream, const char *bytes, size_t len, hr_msg_t *msg)
 {
     h1_t *h1 = hr_container_of(stream, h1_t, stream);
@@ -258,8 +241,8 @@ static void h1_stream_end(hr_stream_t *stream)
 
 static const hr_stream_ops_t h1_stream_ops = {h1_stream_write, h1_stream_end};
 
-hr_stream_t *hr_respond_stream(hr_exchange_t *ex, const char *content_type,
-                               const char *extra_headers)
+static hr_stream_t *h1_stream(hr_exchange_t *ex, const char *content_type,
+                              const char *extra_headers)
 {
     h1_t *h1 = ex->conn->proto_state;
     ex->responded = 1;
@@ -336,7 +319,8 @@ static void h1_pending_respond(hr_pending_t *pending, int status, const char *co
     h1->parked = 0;
     hr_conn_set_kind(h1->conn, HR_CONN_HTTP);
     h1->conn->last_read_ms = (int64_t)uv_now(&h1->conn->worker->loop); /* idle from now */
-    hr_exchange_t ex = {.conn = h1->conn,
+    hr_exchange_t ex = {.ops = &h1_exchange_ops,
+                        .conn = h1->conn,
                         .worker = h1->conn->worker,
                         .method = h1->parked_method,
                         .cors_origin = h1->parked_cors,
@@ -351,7 +335,8 @@ static hr_stream_t *h1_pending_stream(hr_pending_t *pending, const char *content
     if (!h1->parked) return NULL;
     h1->parked = 0;
     hr_conn_set_kind(h1->conn, HR_CONN_SSE);
-    hr_exchange_t ex = {.conn = h1->conn,
+    hr_exchange_t ex = {.ops = &h1_exchange_ops,
+                        .conn = h1->conn,
                         .worker = h1->conn->worker,
                         .method = h1->parked_method,
                         .cors_origin = h1->parked_cors};
@@ -368,7 +353,7 @@ static void h1_pending_redispatch(hr_pending_t *pending)
     h1->held_req = NULL;
     hr_conn_set_kind(h1->conn, HR_CONN_HTTP);
     hr_conn_t *conn = h1->conn;
-    hr_api_dispatch(conn, req);
+    hr_api_dispatch(conn, req, &h1_exchange_ops);
     hr_request_free(req);
     /* The handler may have parked again, streamed, or answered; `h1` is still the protocol
      * state (a deferred request is never an upgrade). */
@@ -378,7 +363,7 @@ static void h1_pending_redispatch(hr_pending_t *pending)
 static const hr_pending_ops_t h1_pending_ops = {h1_pending_respond, h1_pending_redispatch,
                                                 h1_pending_stream};
 
-hr_pending_t *hr_respond_later(hr_exchange_t *ex)
+static hr_pending_t *h1_later(hr_exchange_t *ex)
 {
     h1_t *h1 = ex->conn->proto_state;
     ex->responded = 1;
@@ -391,10 +376,10 @@ hr_pending_t *hr_respond_later(hr_exchange_t *ex)
     return &h1->pending;
 }
 
-hr_pending_t *hr_defer(hr_exchange_t *ex)
+static hr_pending_t *h1_defer(hr_exchange_t *ex)
 {
     h1_t *h1 = ex->conn->proto_state;
-    hr_pending_t *pending = hr_respond_later(ex);
+    hr_pending_t *pending = h1_later(ex);
     hr_conn_set_kind(ex->conn, HR_CONN_HTTP);
     h1->held_req = ex->req; /* kept past the handler: h1_on_data does not free it */
     return pending;
@@ -428,7 +413,8 @@ static void slot_respond(hr_pending_t *pending, int status, const char *content_
     h1_slot_t *slot = hr_container_of(pending, h1_slot_t, pending);
     if (slot->answered) return;
     h1_t *h1 = slot->h1;
-    hr_exchange_t ex = {.conn = h1->conn,
+    hr_exchange_t ex = {.ops = &h1_exchange_ops,
+                        .conn = h1->conn,
                         .worker = h1->conn->worker,
                         .method = slot->method,
                         .cors_origin = slot->cors,
@@ -460,7 +446,7 @@ static hr_stream_t *slot_stream(hr_pending_t *pending, const char *content_type)
 
 static const hr_pending_ops_t h1_slot_ops = {slot_respond, slot_redispatch, slot_stream};
 
-hr_pending_t *hr_respond_queued(hr_exchange_t *ex)
+static hr_pending_t *h1_queued(hr_exchange_t *ex)
 {
     h1_t *h1 = ex->conn->proto_state;
     h1_slot_t *slot = calloc(1, sizeof *slot);
@@ -508,7 +494,8 @@ static void drop_slots(h1_t *h1)
 
 static void answer_parse_error(hr_conn_t *conn, h1_t *h1)
 {
-    hr_exchange_t ex = {.conn = conn, .worker = conn->worker, .keep_alive = 0};
+    hr_exchange_t ex = {
+        .ops = &h1_exchange_ops, .conn = conn, .worker = conn->worker, .keep_alive = 0};
     hr_log(HR_LOG_INFO, "http.bad_request", "conn=%llu peer=%s status=%d reason=\"%s\"",
            (unsigned long long)conn->id, conn->peer, h1->parser.error_status, h1->parser.error);
     int status = h1->parser.error_status;
@@ -534,7 +521,7 @@ static int run_request(hr_conn_t *conn, h1_t *h1, hr_request_t *req, const char 
 {
     int upgrade = req->upgrade;
     note_request(h1, req);
-    hr_api_dispatch(conn, req);
+    hr_api_dispatch(conn, req, &h1_exchange_ops);
     if (req != h1->held_req) hr_request_free(req);
     if (conn->proto != &hr_h1_proto) {
         /* Upgraded (WebSocket): the new protocol owns the connection and the bytes that
@@ -644,7 +631,16 @@ static void h1_on_timeout(hr_conn_t *conn)
     if (!h1 || h1->parked || h1->streaming || !h1->parser.req) return;
     hr_log(HR_LOG_INFO, "http.timeout", "conn=%llu peer=%s status=408",
            (unsigned long long)conn->id, conn->peer);
-    hr_exchange_t ex = {.conn = conn, .worker = conn->worker, .keep_alive = 0};
+    hr_exchange_t ex = {
+        .ops = &h1_exchange_ops, .conn = conn, .worker = conn->worker, .keep_alive = 0};
     hr_respond_json(
         &ex, 408, json_pack("{s:s, s:i}", "error", "request not received in time", "status", 408));
 }
+
+static void h1_upgrade(hr_exchange_t *ex, const hr_conn_proto_t *proto, void *state)
+{
+    hr_conn_upgrade(ex->conn, proto, state);
+}
+
+static const hr_exchange_ops_t h1_exchange_ops = {h1_respond, h1_stream, h1_later,
+                                                  h1_queued,  h1_defer,  h1_upgrade};

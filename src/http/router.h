@@ -41,6 +41,8 @@ enum hr_route_id {
     HR_ROUTE_POOL_MEMBERS,      /* GET /v1/pools/{pool}/{key}/members */
     HR_ROUTE_POOLS,             /* GET /v1/pools */
     HR_ROUTE_METRICS,           /* GET /metrics (Prometheus) */
+    HR_ROUTE_TOPICS,            /* GET /v1/topics?prefix=&limit= */
+    HR_ROUTE_STATS_STREAM,      /* GET /v1/stats/stream (SSE, once a second) */
 };
 
 typedef struct hr_route_match_s {

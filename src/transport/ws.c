@@ -26,7 +26,8 @@ static void ws_on_data(hr_conn_t *conn, const char *data, size_t len);
 static void ws_on_close(hr_conn_t *conn);
 static void ws_on_overflow(hr_conn_t *conn);
 
-static const hr_conn_proto_t ws_proto = {ws_on_data, ws_on_close, NULL, NULL, ws_on_overflow, NULL};
+static const hr_conn_proto_t ws_proto = {
+    .on_data = ws_on_data, .on_close = ws_on_close, .on_overflow = ws_on_overflow};
 
 /* ---- sending ---------------------------------------------------------------------------- */
 
@@ -317,6 +318,12 @@ static void ws_on_data(hr_conn_t *conn, const char *data, size_t len)
 static void ws_on_close(hr_conn_t *conn)
 {
     hr_ws_t *ws = conn->proto_state;
+    if (conn->worker->config->access_log)
+        hr_info("http.access",
+                "conn=%llu peer=%s request=\"GET /v1/ws\" status=101 bytes=%llu ms=%.3f stream=1",
+                (unsigned long long)conn->id, conn->peer,
+                (unsigned long long)(conn->bytes_written - ws->opened_bytes),
+                (double)(uv_hrtime() - ws->opened_ns) / 1e6);
     hr_timeq_remove(&ws->auth_timeout);
     hr_ws_proto_release(ws);
     hr_worker_remove_sub(ws->worker, &ws->ctl);
@@ -547,7 +554,9 @@ void hr_handle_ws(hr_exchange_t *ex)
     ws->ctl.owner = ws;
     ws->ctl.worker = ex->worker->id;
     hr_worker_add_sub(ex->worker, &ws->ctl);
-    hr_conn_upgrade(ex->conn, &ws_proto, ws);
+    ws->opened_ns = uv_hrtime();
+    ws->opened_bytes = ex->conn->bytes_written;
+    hr_exchange_upgrade(ex, &ws_proto, ws);
     hr_conn_set_kind(ex->conn, HR_CONN_WS);
     if (user_len) hr_ws_proto_set_user(ws, user, user_len);
     hr_debug("ws.open", "conn=%llu peer=%s deflate=%d subprotocol=%d",

@@ -18,8 +18,9 @@
 typedef struct hr_ws_s {
     hr_conn_t *conn;
     hr_worker_t *worker;
-    hr_sub_t ctl;   /* in worker->subs: pings and shutdown for the connection */
-    hr_list_t subs; /* ws_sub_t, one per subscribed topic */
+    uint64_t opened_ns, opened_bytes; /* --access-log: the session's line when it ends */
+    hr_sub_t ctl;                     /* in worker->subs: pings and shutdown for the connection */
+    hr_list_t subs;                   /* ws_sub_t, one per subscribed topic */
     size_t nsubs;
     size_t nreserved;        /* of which herald's own streams (presence, signals) */
     hr_ws_deflate_t deflate; /* negotiated permessage-deflate */

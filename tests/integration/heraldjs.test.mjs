@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHerald, publish, waitFor, sleep } from './lib/herald.mjs';
 import { launchChromium } from './lib/browser.mjs';
+import { freePort } from './lib/redis.mjs';
 
 let herald, browser;
 before(async () => {
@@ -173,5 +174,39 @@ test('herald.js presence and signals: join/leave events over WebSocket, a signal
     await a.close();
   } finally {
     await anon.stop();
+  }
+});
+
+test('the demo: names and numbers, other publishers\' latency, a topic change loses nothing, a restart returns to open', async () => {
+  const port = await freePort();
+  let node = await startHerald(['--listen', `127.0.0.1:${port}`, '--poll-timeout', '2']);
+  const page = await browser.context.newPage();
+  try {
+    await page.goto(`${node.url}/demo`);
+    const states = () => page.evaluate(() => ['ws', 'sse', 'poll'].map((n) => document.querySelector(`#pane-${n} .state`).textContent));
+    await waitFor(async () => (await states()).every((s) => s.startsWith('open over')), { what: 'three panes open' });
+    await publish(node.url, 'demo', 'from curl', { event: 'note' });
+    for (const name of ['ws', 'sse', 'poll']) {
+      await page.waitForFunction((n) => document.querySelector(`#pane-${n} ol`).children.length === 1, name);
+      const line = await page.evaluate((n) => document.querySelector(`#pane-${n} ol li`).textContent, name);
+      assert.match(line, /^\d+  demo  note  from curl$/);
+      assert.equal(await page.evaluate((n) => document.querySelector(`#pane-${n} ol li`).value, name), 1);
+      await page.waitForFunction((n) => /^\d+ ms$/.test(document.querySelector(`#pane-${n} .latency`).textContent), name);
+    }
+    // A new topic, then a publish at once: every pane gets it.
+    await page.fill('#topic', 'other');
+    await page.dispatchEvent('#topic', 'change');
+    await page.fill('#text', 'right after the change');
+    await page.click('#publish button');
+    for (const name of ['ws', 'sse', 'poll'])
+      await page.waitForFunction((n) => /other  message  \{"text":"right after the change"/.test(document.querySelector(`#pane-${n} ol`).textContent), name, { timeout: 10000 });
+    // The server restarts: the panes say so, then return to open.
+    await node.stop();
+    await waitFor(async () => (await states()).every((s) => s.startsWith('reconnecting')), { what: 'panes reconnecting' });
+    node = await startHerald(['--listen', `127.0.0.1:${port}`, '--poll-timeout', '2']);
+    await waitFor(async () => (await states()).every((s) => s.startsWith('open over')), { what: 'panes open again', timeout: 20000 });
+  } finally {
+    await page.close();
+    await node.stop();
   }
 });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { EventSource } from 'eventsource';
+import WebSocket from 'ws';
 import { startHerald, waitFor } from './lib/herald.mjs';
 
 let h;
@@ -82,6 +83,10 @@ test('--access-log 1: a line per request and per ended stream, with status, byte
     await waitFor(() => /request="GET \/v1\/topics\/acc\/events\?since=0" status=200 bytes=\d+ ms=[\d.]+ stream=1/.test(logged.log), { what: 'the stream line' });
     assert.match(logged.log, /event=http\.access conn=\d+ peer=127\.0\.0\.1:\d+ request="POST \/v1\/topics\/acc\?event=x" status=200 bytes=\d+ ms=[\d.]+\n/);
     assert.match(logged.log, /request="GET \/nowhere" status=404 bytes=\d+/);
+    const ws = new WebSocket(`ws://127.0.0.1:${logged.port}/v1/ws`, 'herald.v1');
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    ws.close();
+    await waitFor(() => /request="GET \/v1\/ws" status=101 bytes=\d+ ms=[\d.]+ stream=1/.test(logged.log), { what: 'the WebSocket line' });
   } finally { await logged.stop(); }
   assert.doesNotMatch(h.log, /http\.access/, 'off by default');
 });

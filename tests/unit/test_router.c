@@ -22,6 +22,18 @@ static void matches_each_route(void **state)
     assert_int_equal(m.id, HR_ROUTE_HEALTH);
     assert_int_equal(route(HR_GET, "/v1/stats", &m), 200);
     assert_int_equal(m.id, HR_ROUTE_STATS);
+    assert_int_equal(route(HR_GET, "/v1/stats/stream", &m), 200);
+    assert_int_equal(m.id, HR_ROUTE_STATS_STREAM);
+    assert_int_equal(route(HR_GET, "/metrics", &m), 200);
+    assert_int_equal(m.id, HR_ROUTE_METRICS);
+    assert_int_equal(route(HR_GET, "/v1/topics", &m), 200);
+    assert_int_equal(m.id, HR_ROUTE_TOPICS);
+    assert_int_equal(route(HR_POST, "/v1/pools/ideas/rainy-day", &m), 200);
+    assert_int_equal(m.id, HR_ROUTE_POOL);
+    assert_int_equal(m.topic_len, 5);
+    assert_memory_equal(m.token, "rainy-day", 9);
+    assert_int_equal(route(HR_GET, "/v1/pools/ideas/rainy-day/members", &m), 200);
+    assert_int_equal(m.id, HR_ROUTE_POOL_MEMBERS);
     assert_int_equal(route(HR_POST, "/v1/publish", &m), 200);
     assert_int_equal(m.id, HR_ROUTE_PUBLISH_MANY);
     assert_int_equal(route(HR_GET, "/v1/events", &m), 200);
@@ -53,7 +65,7 @@ static void unknown_paths_are_404(void **state)
     hr_route_match_t m;
     const char *paths[] = {"/",
                            "/v1",
-                           "/v1/topics",
+                           "/v1/topic",
                            "/v1/topics/",
                            "/healthz/",
                            "/v1/topics//events",
