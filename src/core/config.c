@@ -58,6 +58,11 @@ static const option_row_t options[] = {
      FIELD(config_path), 0, 0},
     {"listen", OPT_LISTEN, "127.0.0.1:8080", "HOST:PORT to listen on (PORT 0 picks a free one)",
      FIELD(listen_host), 0, 0},
+    {"tls-listen", OPT_PATH, "", "HOST:PORT for HTTPS (TLS 1.2+, needs --tls-cert and --tls-key)",
+     FIELD(tls_listen), 0, sizeof(((hr_config_t *)0)->tls_listen)},
+    {"tls-cert", OPT_PATH, "", "PEM certificate chain for --tls-listen (SIGHUP reloads it)",
+     FIELD(tls_cert), 0, 0},
+    {"tls-key", OPT_PATH, "", "PEM private key for --tls-cert", FIELD(tls_key), 0, 0},
     {"workers", OPT_UINT, "0", "event-loop threads; 0 = one per core", FIELD(workers), 0, 256},
     {"history-size", OPT_SIZE, "1000", "messages kept per topic for resume", FIELD(history_size), 0,
      10000000},
@@ -256,7 +261,7 @@ static int parse_number(const char *text, uint64_t *out)
     return 0;
 }
 
-static int set_listen(hr_config_t *config, const char *text)
+int hr_config_host_port(const char *text, char *host, size_t host_size, int *port_out)
 {
     const char *colon = strrchr(text, ':');
     if (!colon || colon == text) return -1;
@@ -266,12 +271,17 @@ static int set_listen(hr_config_t *config, const char *text)
         host_len -= 2;
     }
     uint64_t port;
-    if (host_len >= sizeof config->listen_host || parse_number(colon + 1, &port) || port > 65535)
-        return -1;
-    memcpy(config->listen_host, text, host_len);
-    config->listen_host[host_len] = '\0';
-    config->listen_port = (int)port;
+    if (host_len >= host_size || parse_number(colon + 1, &port) || port > 65535) return -1;
+    memcpy(host, text, host_len);
+    host[host_len] = '\0';
+    *port_out = (int)port;
     return 0;
+}
+
+static int set_listen(hr_config_t *config, const char *text)
+{
+    return hr_config_host_port(text, config->listen_host, sizeof config->listen_host,
+                               &config->listen_port);
 }
 
 static int set_cors(hr_config_t *config, const char *text)
@@ -506,6 +516,17 @@ int hr_config_load(hr_config_t *config, int argc, char **argv)
     if (config->redis_url[0] && config->data_dir[0]) {
         fprintf(stderr, "herald: --redis and --data-dir exclude each other: in cluster mode "
                         "history lives in Redis streams\n");
+        return -1;
+    }
+    char tls_host[256];
+    int tls_port;
+    if (config->tls_listen[0] &&
+        hr_config_host_port(config->tls_listen, tls_host, sizeof tls_host, &tls_port) != 0) {
+        fprintf(stderr, "herald: --tls-listen is HOST:PORT\n");
+        return -1;
+    }
+    if (config->tls_listen[0] && (!config->tls_cert[0] || !config->tls_key[0])) {
+        fprintf(stderr, "herald: --tls-listen needs --tls-cert and --tls-key\n");
         return -1;
     }
     if (!config->redis_prefix[0] || strlen(config->redis_prefix) > 64) {

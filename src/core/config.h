@@ -94,7 +94,13 @@ typedef struct hr_config_s {
     size_t pool_max_answer; /* one upstream answer's limit */
     unsigned access_log;    /* a log line per request and per ended stream */
     char config_path[1024]; /* --config FILE, read before the environment and the flags */
+    char tls_listen[300];   /* HOST:PORT of the TLS listener; "" = none */
+    char tls_cert[1024];    /* PEM certificate chain */
+    char tls_key[1024];     /* PEM private key */
 } hr_config_t;
+
+/* Splits HOST:PORT (or [v6]:PORT). Returns 0 or -1. */
+int hr_config_host_port(const char *text, char *host, size_t host_size, int *port);
 
 /* Returns 0 to run, 1 when --help/--version was printed, -1 on a bad option (message printed). */
 int hr_config_load(hr_config_t *config, int argc, char **argv);

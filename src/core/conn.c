@@ -5,6 +5,7 @@
 
 #include "core/conn.h"
 #include "core/server.h"
+#include "core/tls.h"
 #include "core/ipcount.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -25,14 +26,42 @@ static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(conn->worker->read_buf, sizeof conn->worker->read_buf);
 }
 
+static int send_raw(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n);
+
+/* TLS: sends the ciphertext the last step produced (handshake, records, alerts). */
+static int tls_flush(hr_conn_t *conn)
+{
+    size_t len = 0;
+    char *out = hr_tls_take_output(conn->tls, &len);
+    if (!out) return 0;
+    uv_buf_t buf = uv_buf_init(out, (unsigned)len);
+    hr_msg_t *owner = NULL;
+    int rc = send_raw(conn, &buf, &owner, 1); /* copies what the socket does not take */
+    free(out);
+    return rc;
+}
+
+static int tls_plain(void *arg, const char *bytes, size_t len)
+{
+    hr_conn_t *conn = arg;
+    if (conn->closing || conn->finishing) return 1;
+    conn->proto->on_data(conn, bytes, len);
+    return conn->closing || conn->paused;
+}
+
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     hr_conn_t *conn = (hr_conn_t *)stream;
     if (nread > 0) {
         conn->last_read_ms = uv_now(&conn->worker->loop);
         /* While finishing, input is drained and dropped (lingering close). */
-        if (!conn->closing && !conn->finishing)
+        if (conn->closing || conn->finishing) return;
+        if (!conn->tls) {
             conn->proto->on_data(conn, buf->base, (size_t)nread);
+            return;
+        }
+        int rc = hr_tls_feed(conn->tls, buf->base, (size_t)nread, tls_plain, conn);
+        if (!conn->closing && tls_flush(conn) == 0 && rc != 0) hr_conn_close(conn);
         return;
     }
     if (nread < 0) {
@@ -55,7 +84,12 @@ void hr_conn_resume(hr_conn_t *conn)
     if (!conn->paused || conn->closing) return;
     conn->paused = 0;
     conn->last_read_ms = (int64_t)uv_now(&conn->worker->loop); /* idle from now, not from then */
-    if (uv_read_start((uv_stream_t *)&conn->tcp, alloc_cb, read_cb) != 0) hr_conn_close(conn);
+    if (uv_read_start((uv_stream_t *)&conn->tcp, alloc_cb, read_cb) != 0) {
+        hr_conn_close(conn);
+        return;
+    }
+    /* TLS: plaintext already decrypted and held back while paused goes first. */
+    if (conn->tls && hr_tls_feed(conn->tls, NULL, 0, tls_plain, conn) != 0) hr_conn_close(conn);
 }
 
 static void release(hr_conn_t *conn)
@@ -80,6 +114,7 @@ static void close_cb(uv_handle_t *handle)
     atomic_fetch_sub(&conn->worker->conns_now[conn->kind], 1);
     hr_list_remove(&conn->link);
     hr_debug("conn.close", "conn=%llu", (unsigned long long)conn->id);
+    hr_tls_conn_free(conn->tls);
     free(conn);
 }
 
@@ -152,7 +187,7 @@ static const char *admit(hr_conn_t *conn)
 /* Over a limit: a short 503 if the socket takes it at once, then close. */
 static void refuse(hr_conn_t *conn, const char *why)
 {
-    if (conn->proto->refusal) {
+    if (conn->proto->refusal && !conn->tls) { /* plaintext bytes: not on a TLS connection */
         uv_buf_t buf = uv_buf_init((char *)conn->proto->refusal, strlen(conn->proto->refusal));
         uv_try_write((uv_stream_t *)&conn->tcp, &buf, 1);
     }
@@ -160,7 +195,8 @@ static void refuse(hr_conn_t *conn, const char *why)
     hr_conn_close(conn);
 }
 
-int hr_conn_accept(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto_t *proto)
+static int accept_one(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto_t *proto,
+                      hr_tls_t *tls)
 {
     hr_conn_t *conn = calloc(1, sizeof *conn);
     if (!conn) return HR_ENOMEM;
@@ -174,6 +210,7 @@ int hr_conn_accept(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto
     hr_list_init(&conn->dirty_link);
     atomic_fetch_add(&worker->conns_now[HR_CONN_HTTP], 1);
     int rc = uv_accept(server, (uv_stream_t *)&conn->tcp);
+    if (rc == 0 && tls && !(conn->tls = hr_tls_conn_new(tls))) rc = UV_ENOMEM;
     if (rc == 0) {
         uv_tcp_nodelay(&conn->tcp, 1);
         format_peer(conn);
@@ -189,9 +226,20 @@ int hr_conn_accept(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto
         hr_conn_close(conn);
         return rc;
     }
-    hr_debug("conn.open", "conn=%llu worker=%u peer=%s", (unsigned long long)conn->id, worker->id,
-             conn->peer);
+    hr_debug("conn.open", "conn=%llu worker=%u peer=%s tls=%d", (unsigned long long)conn->id,
+             worker->id, conn->peer, conn->tls != NULL);
     return 0;
+}
+
+int hr_conn_accept(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto_t *proto)
+{
+    return accept_one(worker, server, proto, NULL);
+}
+
+int hr_conn_accept_tls(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto_t *proto,
+                       hr_tls_t *tls)
+{
+    return accept_one(worker, server, proto, tls);
 }
 
 static void write_cb(uv_write_t *req, int status)
@@ -210,10 +258,34 @@ static void write_cb(uv_write_t *req, int status)
         conn->proto->on_drained(conn);
 }
 
+/* Writes `bufs` in order; on a TLS connection as one run of records. */
+static int send_bufs(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n)
+{
+    if (!conn->tls) return send_raw(conn, bufs, msgs, n);
+    int failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!failed && hr_tls_encrypt(conn->tls, bufs[i].base, bufs[i].len) != 0) failed = 1;
+        if (msgs[i]) hr_msg_unref(msgs[i]);
+        msgs[i] = NULL;
+    }
+    if (failed) {
+        hr_conn_close(conn);
+        return HR_ENOMEM;
+    }
+    size_t len = 0;
+    char *out = hr_tls_take_output(conn->tls, &len);
+    if (!out) return 0;
+    uv_buf_t buf = uv_buf_init(out, (unsigned)len);
+    hr_msg_t *owner = NULL;
+    int rc = send_raw(conn, &buf, &owner, 1);
+    free(out);
+    return rc;
+}
+
 /* Writes `bufs` in order: as much as the socket takes now, the rest queued. `msgs[i]` (may be
  * NULL) owns bufs[i]; this call takes over those references. A NULL-owned buffer that is not
  * fully written at once is copied. */
-static int send_bufs(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n)
+static int send_raw(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n)
 {
     size_t total = 0, sent, first = 0;
     for (size_t i = 0; i < n; i++)
@@ -384,9 +456,14 @@ void hr_conn_sweep(hr_worker_t *worker)
 void hr_conn_finish(hr_conn_t *conn)
 {
     if (conn->closing || conn->finishing) return;
-    hr_conn_resume(conn); /* the lingering close reads until the client's FIN */
     if (conn->cork_len && flush_corked(conn) != 0) return; /* frames gathered go out first */
     conn->finishing = 1;
+    hr_conn_resume(conn);              /* the lingering close reads until the client's FIN */
+    if (conn->tls && !conn->closing) { /* close_notify, then the TCP FIN */
+        hr_tls_shutdown(conn->tls);
+        tls_flush(conn);
+    }
+    if (conn->closing) return;
     uv_shutdown_t *req = malloc(sizeof *req);
     if (!req) {
         hr_conn_close(conn);

@@ -53,6 +53,7 @@ struct hr_conn_s {
     int paused;                   /* reading stopped by the protocol (backpressure) */
     int counted;                  /* in the server's totals (--max-conns, --max-conns-per-ip) */
     uint64_t bytes_written;       /* taken by the socket or queued for it (access log) */
+    struct hr_tls_conn_s *tls;    /* a TLS listener's connection (core/tls.h), else NULL */
     hr_list_t dirty_link;         /* in worker->dirty while cork_len > 0 */
     size_t cork_len;              /* frames gathered while the worker is corked */
     hr_cork_t cork[HR_CORK_MAX];  /* see hr_conn_uncork */
@@ -60,6 +61,10 @@ struct hr_conn_s {
 
 /* Accepts one connection from `server` and starts reading it with `proto`. */
 int hr_conn_accept(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto_t *proto);
+struct hr_tls_s;
+/* The same for a TLS listener: the protocol sees plaintext. */
+int hr_conn_accept_tls(hr_worker_t *worker, uv_stream_t *server, const hr_conn_proto_t *proto,
+                       struct hr_tls_s *tls);
 
 /* See hr_stream_ops_t.write. Over max_outbound_bytes queued the connection is closed. */
 int hr_conn_write(hr_conn_t *conn, const char *bytes, size_t len, hr_msg_t *msg);

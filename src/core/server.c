@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/ratelimit.h"
 #include "core/server.h"
+#include "core/tls.h"
 #include "core/version.h"
 #include "http/h1.h"
 #include "presence/presence_sinks.h"
@@ -182,6 +183,40 @@ static int claim_address(hr_server_t *server)
     return -1;
 }
 
+/* --tls-listen: the certificate read and the address claimed now, so a bad file or a taken port
+ * stops herald at start. */
+static int open_tls(hr_server_t *server)
+{
+    const hr_config_t *config = server->config;
+    server->tls_claim.lock_fd = -1;
+    if (!config->tls_listen[0]) return 0;
+    char err[512];
+    hr_config_host_port(config->tls_listen, server->tls_host, sizeof server->tls_host,
+                        &server->tls_port);
+    if (!(server->tls = hr_tls_new(config->tls_cert, config->tls_key, err, sizeof err))) {
+        hr_error("tls.config_failed", "reason=\"%s\"", err);
+        fprintf(stderr, "herald: --tls-cert/--tls-key: %s\n", err);
+        return -1;
+    }
+    int rc = hr_listen_claim(server->tls_host, &server->tls_port, &server->tls_claim);
+    if (rc == 0) return 0;
+    fprintf(stderr, "herald: cannot listen on %s: %s\n", config->tls_listen, uv_strerror(rc));
+    return -1;
+}
+
+/* SIGHUP: the certificate and key are read again; open connections keep theirs. */
+static void on_sighup(uv_signal_t *handle, int signum)
+{
+    (void)signum;
+    hr_server_t *server = handle->data;
+    char err[512];
+    if (!server->tls) return;
+    if (hr_tls_reload(server->tls, err, sizeof err) == 0)
+        hr_info("tls.reloaded", "cert=%s", server->config->tls_cert);
+    else
+        hr_error("tls.reload_failed", "reason=\"%s\" note=\"the old certificate stays\"", err);
+}
+
 /* The access policy: keys read and patterns checked now, so a bad flag stops herald at start. */
 static int open_auth(hr_server_t *server)
 {
@@ -252,12 +287,14 @@ static int serve(hr_server_t *server)
     const hr_config_t *config = server->config;
     uv_loop_t main_loop;
     uv_loop_init(&main_loop);
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     uv_signal_init(&main_loop, &sigterm);
     uv_signal_init(&main_loop, &sigint);
-    sigterm.data = sigint.data = server;
+    uv_signal_init(&main_loop, &sighup);
+    sigterm.data = sigint.data = sighup.data = server;
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sighup, on_sighup, SIGHUP);
 
     int rc = start_workers(server);
     if (rc == 0) {
@@ -269,6 +306,7 @@ static int serve(hr_server_t *server)
                 (long long)config->history_ttl_ms, config->history_max_bytes,
                 server->bus ? "redis" : server->store->ops->name,
                 hr_store_waits(server->store) ? modes[config->durability] : "none", HR_VERSION);
+        if (server->tls) hr_info("server.tls", "addr=%s:%d", server->tls_host, server->tls_port);
         uv_run(&main_loop, UV_RUN_DEFAULT);
     } else {
         for (unsigned w = 0; w < server->nworkers; w++)
@@ -278,6 +316,7 @@ static int serve(hr_server_t *server)
         if (server->workers[w].thread) hr_worker_join(&server->workers[w]);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
+    uv_close((uv_handle_t *)&sighup, NULL);
     uv_run(&main_loop, UV_RUN_DEFAULT);
     uv_loop_close(&main_loop);
     return rc;
@@ -290,6 +329,7 @@ int hr_server_run(const hr_config_t *config)
     hr_server_t server = {.config = config, .nworkers = config->workers};
     int rc = -1;
     if (claim_address(&server) != 0) return 1;
+    if (open_tls(&server) != 0) goto release;
     if (open_auth(&server) != 0 || open_store(&server) != 0) goto release;
     hr_broker_config_t broker_config = {config->workers,
                                         config->history_size,
@@ -332,6 +372,8 @@ close:
 release:
     hr_auth_free(server.auth);
     hr_listen_release(&server.claim);
+    hr_listen_release(&server.tls_claim);
+    hr_tls_free(server.tls);
     curl_global_cleanup();
     if (rc == 0) hr_info("server.stopped", "workers=%u", config->workers);
     return rc == 0 ? 0 : 1;

@@ -30,7 +30,11 @@ struct hr_server_s {
     hr_metrics_t metrics;                     /* GET /metrics (api/metrics.c) */
     hr_worker_t *workers;                     /* config->workers of them */
     unsigned nworkers;
-    int port;                /* bound port */
+    int port;             /* bound port */
+    struct hr_tls_s *tls; /* --tls-listen: the certificate and settings, else NULL */
+    char tls_host[256];   /* the TLS listener's address */
+    int tls_port;         /* its bound port */
+    hr_listen_claim_t tls_claim;
     hr_listen_claim_t claim; /* this process's hold on the address */
     int64_t started_ms;      /* unix ms */
 };

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/ratelimit.h"
 #include "core/server.h"
+#include "core/tls.h"
 #include "core/worker.h"
 #include "presence/presence_sinks.h"
 #include "push/push.h"
@@ -23,6 +24,30 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     hr_conn_accept(worker, server, worker->front);
+}
+
+static void on_tls_connection(uv_stream_t *server, int status)
+{
+    hr_worker_t *worker = server->data;
+    if (status < 0) {
+        hr_warn("listen.error", "worker=%u tls=1 err=%s", worker->id, uv_err_name(status));
+        return;
+    }
+    hr_conn_accept_tls(worker, server, worker->front, worker->server->tls);
+}
+
+/* The TLS listener: the same SO_REUSEPORT sharing as the plain one. */
+static int listen_tls(hr_worker_t *worker)
+{
+    hr_server_t *server = worker->server;
+    int fd = hr_listen_bind_shared(server->tls_host, server->tls_port);
+    if (fd < 0) return fd;
+    uv_tcp_init(&worker->loop, &worker->tls_listener);
+    worker->tls_listener.data = worker;
+    worker->has_tls = 1;
+    int rc = uv_tcp_open(&worker->tls_listener, fd);
+    if (rc != 0) close(fd);
+    return rc == 0 ? uv_listen((uv_stream_t *)&worker->tls_listener, 4096, on_tls_connection) : rc;
 }
 
 static void on_inbox(uv_async_t *handle)
@@ -162,6 +187,7 @@ static void on_stop(uv_async_t *handle)
     worker->stopping = 1;
     hr_broker_attach_worker(worker->broker, worker->id, NULL);
     uv_close((uv_handle_t *)&worker->listener, NULL);
+    if (worker->has_tls) uv_close((uv_handle_t *)&worker->tls_listener, NULL);
     /* Subscribers first: ending a stream lets the client reconnect elsewhere and resume. */
     hr_list_t *head = &worker->subs;
     for (hr_list_t *it = head->next, *next; it != head; it = next) {
@@ -221,6 +247,7 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const 
     worker->delay_timer.data = worker;
     rc = uv_tcp_open(&worker->listener, fd);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&worker->listener, 4096, on_connection);
+    if (rc == 0 && server->tls) rc = listen_tls(worker);
     if (rc != 0) return rc;
     hr_broker_attach_worker(broker, id, &worker->inbox_wake);
     uint64_t beat = (uint64_t)config->heartbeat_ms;

@@ -42,6 +42,8 @@ typedef struct hr_worker_s {
     uv_loop_t loop;
     uv_thread_t thread;
     uv_tcp_t listener;
+    uv_tcp_t tls_listener; /* --tls-listen, when set (has_tls) */
+    int has_tls;
     uv_async_t inbox_wake;                  /* broker → deliver */
     uv_async_t stop_wake;                   /* server → begin shutdown */
     uv_async_t durable_wake;                /* store → publishers waiting for the disk */
