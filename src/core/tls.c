@@ -59,6 +59,12 @@ static SSL_CTX *make_ctx(const char *cert_file, const char *key_file, char *err,
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS); /* idle connections give buffers back */
+    /* Resumption by stateless tickets only: no server-side cache growing with clients. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(ctx, 1);
+    /* Resumption by stateless tickets only: no server-side cache growing with clients. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
     if (SSL_CTX_set_cipher_list(ctx, CIPHERS) != 1) {
         last_error(err, err_size, "cipher list");
