@@ -444,8 +444,8 @@ void hr_conn_sweep(hr_worker_t *worker)
                    !conn->closing && !conn->finishing && conn->proto->on_timeout) {
             conn->request_deadline_ms = 0;
             conn->proto->on_timeout(conn);
-        } else if (conn->kind == HR_CONN_HTTP && !conn->finishing &&
-                   now - conn->last_read_ms >= idle_ms) {
+        } else if (!conn->finishing && now - conn->last_read_ms >= idle_ms &&
+                   conn->proto->idle_closes && conn->proto->idle_closes(conn)) {
             hr_debug("conn.idle_timeout", "conn=%llu peer=%s", (unsigned long long)conn->id,
                      conn->peer);
             hr_conn_close(conn);

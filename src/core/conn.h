@@ -25,6 +25,9 @@ typedef struct hr_conn_proto_s {
     /* Written, if the socket takes it at once, to a connection refused at accept
      * (--max-conns): the protocol's "too many connections". */
     const char *refusal;
+    /* Whether --idle-timeout applies now (nothing under way: no stream, no parked answer);
+     * NULL: never (a WebSocket has its own pings). */
+    int (*idle_closes)(hr_conn_t *conn);
 } hr_conn_proto_t;
 
 #define HR_CORK_MAX 16 /* frames gathered per connection before an early flush */

@@ -67,6 +67,7 @@ static void h1_on_close(hr_conn_t *conn);
 static void h1_on_shutdown(hr_conn_t *conn);
 static void h1_on_timeout(hr_conn_t *conn);
 static void h1_on_drained(hr_conn_t *conn);
+static int h1_idle_closes(hr_conn_t *conn);
 
 const hr_conn_proto_t hr_h1_proto = {
     .on_data = h1_on_data,
@@ -74,6 +75,7 @@ const hr_conn_proto_t hr_h1_proto = {
     .on_shutdown = h1_on_shutdown,
     .on_timeout = h1_on_timeout,
     .on_drained = h1_on_drained,
+    .idle_closes = h1_idle_closes,
     .refusal = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                "Content-Length: 45\r\nConnection: close\r\n\r\n"
                "{\"error\":\"too many connections\",\"status\":503}",
@@ -644,3 +646,12 @@ static void h1_upgrade(hr_exchange_t *ex, const hr_conn_proto_t *proto, void *st
 
 static const hr_exchange_ops_t h1_exchange_ops = {h1_respond, h1_stream, h1_later,
                                                   h1_queued,  h1_defer,  h1_upgrade};
+
+/* A keep-alive connection between requests, or a request deferred until its topics are live
+ * (cluster mode; the idle timeout bounds that wait); not one that streams or waits for a
+ * long poll's or an upstream's answer. */
+static int h1_idle_closes(hr_conn_t *conn)
+{
+    const h1_t *h1 = conn->proto_state;
+    return !h1 || (!h1->streaming && (!h1->parked || h1->held_req));
+}
