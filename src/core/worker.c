@@ -285,6 +285,7 @@ void hr_worker_join(hr_worker_t *worker)
 void hr_worker_free(hr_worker_t *worker)
 {
     uv_mutex_destroy(&worker->durable_lock);
+    free(worker->front_state);
 }
 
 #include "core/server.h"
@@ -292,18 +293,6 @@ void hr_worker_free(hr_worker_t *worker)
 static hr_store_t *worker_store(hr_worker_t *worker)
 {
     return worker->server->store;
-}
-
-const char *hr_worker_date(hr_worker_t *worker)
-{
-    time_t now = time(NULL);
-    if (now != worker->date_sec) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(worker->date, sizeof worker->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        worker->date_sec = now;
-    }
-    return worker->date;
 }
 
 void hr_worker_add_sub(hr_worker_t *worker, hr_sub_t *sub)

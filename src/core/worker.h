@@ -69,8 +69,7 @@ typedef struct hr_worker_s {
     atomic_uint_fast64_t bytes_out;         /* written to sockets */
     atomic_uint_fast64_t loop_lag_ns;       /* how late the last housekeeping tick ran */
     uint64_t tick_due_ns;                   /* when the next one should run */
-    char date[40];                          /* cached HTTP Date value */
-    int64_t date_sec;                       /* second `date` was made for */
+    void *front_state; /* the front end's per-worker state (http/h1.c: its Date cache); free() */
     char read_buf[64 * 1024]; /* shared by all reads: parsed synchronously, then reused */
 } hr_worker_t;
 
@@ -84,9 +83,6 @@ void hr_worker_stop(hr_worker_t *worker);
 void hr_worker_join(hr_worker_t *worker);
 /* After join (or a failed init): what init set up outside the loop. */
 void hr_worker_free(hr_worker_t *worker);
-
-/* The current HTTP Date header value. */
-const char *hr_worker_date(hr_worker_t *worker);
 
 void hr_worker_add_sub(hr_worker_t *worker, hr_sub_t *sub);
 void hr_worker_remove_sub(hr_worker_t *worker, hr_sub_t *sub);

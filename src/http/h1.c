@@ -2,6 +2,7 @@
  * stream (SSE). Implements hr_conn_proto_t for connections and hr_stream_ops_t for streams. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "core/log.h"
@@ -150,6 +151,35 @@ static void note_request(h1_t *h1, const hr_request_t *req)
     h1->started_ns = uv_hrtime();
 }
 
+/* The HTTP Date value, formatted once a second per worker (its front_state). */
+typedef struct h1_worker_s {
+    char date[40];
+    int64_t date_sec;
+} h1_worker_t;
+
+static void format_date(time_t now, char *out, size_t size)
+{
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(out, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* Into `fallback` only when the cache cannot be allocated. */
+static const char *h1_date(hr_worker_t *worker, char *fallback, size_t size)
+{
+    h1_worker_t *state = worker->front_state;
+    time_t now = time(NULL);
+    if (!state && !(state = worker->front_state = calloc(1, sizeof *state))) {
+        format_date(now, fallback, size);
+        return fallback;
+    }
+    if (now != state->date_sec) {
+        format_date(now, state->date, sizeof state->date);
+        state->date_sec = now;
+    }
+    return state->date;
+}
+
 static h1_t *h1_of(hr_conn_t *conn)
 {
     if (!conn->proto_state) {
@@ -168,8 +198,9 @@ static void write_head(hr_exchange_t *ex, hr_buf_t *out, int status, const char 
                        long content_length, const char *extra_headers)
 {
     if (status >= 400) hr_metrics_refused(&ex->worker->server->metrics, status);
+    char date[40];
     hr_buf_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: herald\r\n", status,
-                  hr_status_text(status), hr_worker_date(ex->worker));
+                  hr_status_text(status), h1_date(ex->worker, date, sizeof date));
     if (content_type) hr_buf_printf(out, "Content-Type: %s\r\n", content_type);
     if (content_length >= 0) hr_buf_printf(out, "Content-Length: %ld\r\n", content_length);
     if (!ex->keep_alive) hr_buf_puts(out, "Connection: close\r\n");
