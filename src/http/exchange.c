@@ -33,9 +33,10 @@ hr_pending_t *hr_defer(hr_exchange_t *ex)
     return ex->ops->defer(ex);
 }
 
-void hr_exchange_upgrade(hr_exchange_t *ex, const hr_conn_proto_t *proto, void *state)
+int hr_exchange_upgrade(hr_exchange_t *ex, const char *protocol, const char *extra_headers,
+                        const hr_conn_proto_t *proto, void *state)
 {
-    ex->ops->upgrade(ex, proto, state);
+    return ex->ops->upgrade(ex, protocol, extra_headers, proto, state);
 }
 
 void hr_respond_error(hr_exchange_t *ex, int status, const char *message)

@@ -25,8 +25,11 @@ typedef struct hr_exchange_ops_s {
     hr_pending_t *(*later)(hr_exchange_t *ex);
     hr_pending_t *(*queued)(hr_exchange_t *ex);
     hr_pending_t *(*defer)(hr_exchange_t *ex);
-    /* After a 101: the connection speaks `proto` from now on (WebSocket). */
-    void (*upgrade)(hr_exchange_t *ex, const hr_conn_proto_t *proto, void *state);
+    /* Answers 101 Switching Protocols to `protocol` with `extra_headers`, then the connection
+     * speaks `proto` (WebSocket). -1 when the answer could not be written (the connection is
+     * closing and keeps its protocol). */
+    int (*upgrade)(hr_exchange_t *ex, const char *protocol, const char *extra_headers,
+                   const hr_conn_proto_t *proto, void *state);
 } hr_exchange_ops_t;
 
 struct hr_exchange_s {
@@ -67,8 +70,9 @@ hr_pending_t *hr_respond_queued(hr_exchange_t *ex);
 /* As hr_respond_later, but the request is kept so pending->ops->redispatch can run its handler
  * again (cluster mode, once its topics are live here). */
 hr_pending_t *hr_defer(hr_exchange_t *ex);
-/* After answering 101: hands the connection to `proto` (WebSocket). */
-void hr_exchange_upgrade(hr_exchange_t *ex, const hr_conn_proto_t *proto, void *state);
+/* Answers 101 and hands the connection to `proto` (WebSocket); -1 when it could not. */
+int hr_exchange_upgrade(hr_exchange_t *ex, const char *protocol, const char *extra_headers,
+                        const hr_conn_proto_t *proto, void *state);
 
 const char *hr_status_text(int status);
 

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/error.h"
 #include "core/log.h"
 #include "core/server.h"
 #include "http/api.h"
@@ -670,9 +671,22 @@ static void h1_on_timeout(hr_conn_t *conn)
         &ex, 408, json_pack("{s:s, s:i}", "error", "request not received in time", "status", 408));
 }
 
-static void h1_upgrade(hr_exchange_t *ex, const hr_conn_proto_t *proto, void *state)
+static int h1_upgrade(hr_exchange_t *ex, const char *protocol, const char *extra_headers,
+                      const hr_conn_proto_t *proto, void *state)
 {
+    hr_buf_t head = {0};
+    hr_buf_printf(
+        &head, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: %s\r\nConnection: Upgrade\r\n%s\r\n",
+        protocol, extra_headers ? extra_headers : "");
+    ex->responded = 1;
+    int rc = hr_buf_failed(&head) ? HR_ENOMEM : hr_conn_write(ex->conn, head.data, head.len, NULL);
+    hr_buf_free(&head);
+    if (rc != 0) {
+        hr_conn_close(ex->conn);
+        return -1;
+    }
     hr_conn_upgrade(ex->conn, proto, state);
+    return 0;
 }
 
 static const hr_exchange_ops_t h1_exchange_ops = {h1_respond, h1_stream, h1_later,

@@ -523,21 +523,18 @@ void hr_handle_ws(hr_exchange_t *ex)
     if (offers && ex->worker->config->ws_deflate)
         hr_ws_deflate_negotiate(offers, len, &ws->deflate, extensions, sizeof extensions);
 
-    hr_buf_t head = {0};
-    hr_buf_printf(&head,
-                  "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                  "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
-                  accept);
-    if (herald_v1) hr_buf_puts(&head, "Sec-WebSocket-Protocol: " HR_WS_SUBPROTOCOL "\r\n");
-    if (ws->deflate.enabled) hr_buf_printf(&head, "Sec-WebSocket-Extensions: %s\r\n", extensions);
-    hr_buf_puts(&head, "\r\n");
-    ex->responded = 1;
-    int rc = hr_buf_failed(&head) ? HR_ENOMEM : hr_conn_write(ex->conn, head.data, head.len, NULL);
-    hr_buf_free(&head);
-    if (rc != 0) {
+    char headers[320];
+    snprintf(headers, sizeof headers, "Sec-WebSocket-Accept: %s\r\n%s%s%s%s", accept,
+             herald_v1 ? "Sec-WebSocket-Protocol: " HR_WS_SUBPROTOCOL "\r\n" : "",
+             ws->deflate.enabled ? "Sec-WebSocket-Extensions: " : "",
+             ws->deflate.enabled ? extensions : "", ws->deflate.enabled ? "\r\n" : "");
+    ws->opened_ns = uv_hrtime();
+    ws->opened_bytes = ex->conn->bytes_written;
+    /* The front end answers 101 and hands the connection over; nothing runs on it until this
+     * handler returns, so the rest of `ws` is set up below. */
+    if (hr_exchange_upgrade(ex, "websocket", headers, &ws_proto, ws) != 0) {
         free(ws->token);
         free(ws);
-        hr_conn_close(ex->conn);
         return;
     }
     ws->conn = ex->conn;
@@ -554,9 +551,6 @@ void hr_handle_ws(hr_exchange_t *ex)
     ws->ctl.owner = ws;
     ws->ctl.worker = ex->worker->id;
     hr_worker_add_sub(ex->worker, &ws->ctl);
-    ws->opened_ns = uv_hrtime();
-    ws->opened_bytes = ex->conn->bytes_written;
-    hr_exchange_upgrade(ex, &ws_proto, ws);
     hr_conn_set_kind(ex->conn, HR_CONN_WS);
     if (user_len) hr_ws_proto_set_user(ws, user, user_len);
     hr_debug("ws.open", "conn=%llu peer=%s deflate=%d subprotocol=%d",
