@@ -1,4 +1,5 @@
-/* Process lifetime: build the broker and workers, wait for a signal, stop gracefully. */
+/* The composition root (docs/ARCHITECTURE.md): builds every module, hands the workers their
+ * front end, waits for a signal, and unwinds it all on one cleanup path. */
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
