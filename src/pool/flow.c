@@ -67,7 +67,6 @@ static hr_upstream_call_t *call_new(hr_pools_t *pools, const hr_pool_ask_t *ask,
         headers = grown ? grown : headers;
     }
     call->headers = headers;
-    call->flight = flight;
     if (!call->url || !headers || !call->key_len || (ask->post && ask->body_len && !call->body)) {
         call->flight = NULL; /* the caller still owns it */
         hr_upstream_call_free(call);

@@ -33,12 +33,13 @@ hr_pools_t *hr_pools_new(const hr_config_t *config, hr_broker_t *broker, struct 
     for (size_t i = 0; i < config->npools; i++) {
         char why[128];
         pool_t *pool = &pools->pools[i];
-        if (hr_pool_spec_parse(config->pools[i], &pool->spec, why, sizeof why) != 0 ||
-            hr_pools_find(pools, pool->spec.name, strlen(pool->spec.name)) >= 0) {
-            snprintf(err, err_size, "--pool %.64s: %s", config->pools[i],
-                     hr_pools_find(pools, pool->spec.name, strlen(pool->spec.name)) >= 0
-                         ? "a pool of that name exists"
-                         : why);
+        int bad = hr_pool_spec_parse(config->pools[i], &pool->spec, why, sizeof why) != 0;
+        if (!bad && hr_pools_find(pools, pool->spec.name, strlen(pool->spec.name)) >= 0) {
+            snprintf(why, sizeof why, "a pool of that name exists");
+            bad = 1;
+        }
+        if (bad) {
+            snprintf(err, err_size, "--pool %.64s: %s", config->pools[i], why);
             hr_pools_free(pools);
             return NULL;
         }

@@ -27,6 +27,7 @@ before(async () => {
     '--pool', `endless=${ai.url}/endless,timeout=20000`,
     '--pool', `flaky=${ai.url}/flaky?ok=1,size=3`,
     '--pool', `narrow=${ai.url}/answer?delay=150,concurrency=2`,
+    '--pool', `jammed=${ai.url}/hang,timeout=1500,concurrency=1`,
     '--pool-max-answer', '65536',
   ]);
 });
@@ -335,4 +336,27 @@ test('with --data-dir the answers survive a restart (a snapshot at the stop)', a
       assert.equal(ai.count('/answer', 'k'), calls, 'no upstream call after the restart');
     } finally { await node.stop(); }
   } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('calls waiting for a pool are bounded: past 1,024 a request is a 503 at once', async () => {
+  const http = await import('node:http');
+  const agent = new http.Agent({ maxSockets: 2000 });
+  const get = (i) => new Promise((resolve) => {
+    const t0 = Date.now();
+    http.get(`${h.url}/v1/pools/jammed/k${i}`, { agent }, (res) => {
+      let body = '';
+      res.on('data', (c) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode, body, ms: Date.now() - t0 }));
+    }).on('error', (e) => resolve({ status: 0, body: e.message }));
+  });
+  // One call runs (and hangs), 1,024 wait for it, the rest are refused.
+  const answers = await Promise.all(Array.from({ length: 1040 }, (_, i) => get(i)));
+  agent.destroy();
+  const busy = answers.filter((a) => a.status === 503);
+  assert.ok(busy.length >= 10, `${busy.length} refused`);
+  assert.match(JSON.parse(busy[0].body).error, /^pool busy: too many upstream calls waiting; retry$/);
+  assert.ok(busy.every((a) => a.ms < 1400), 'refused at once, not after the timeout');
+  assert.ok(answers.filter((a) => a.status === 504).length >= 1000, 'the rest time out (504)');
+  const { pools } = await (await fetch(`${h.url}/v1/pools`)).json();
+  assert.equal(pools.jammed.upstream.waiting, 0, 'nothing left waiting');
 });
