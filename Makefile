@@ -2,7 +2,7 @@
 # Packages come from scripts/deps.sh (idempotent); flags from pkg-config, evaluated after it.
 
 CC       ?= cc
-PKGS     := libuv jansson libssl libcrypto zlib sqlite3 hiredis libjwt libcurl
+PKGS     := libuv jansson libssl libcrypto zlib sqlite3 hiredis libjwt libcurl libnghttp2
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS := -Isrc -D_GNU_SOURCE
 CFLAGS_COMMON = -std=c17 $(WARN) -g $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -185,6 +185,13 @@ build/fuzz/jwt_token: src/auth/jwt.c src/auth/jwt_key.c src/auth/pattern.c
 # The cluster wire decoder needs the message type too (its own stub for the broker's part).
 build/fuzz/bus_wire: FUZZ_EXTRA = src/bus/wire.c src/core/msg.c
 build/fuzz/bus_wire: src/bus/wire.c src/core/msg.c
+
+# The HTTP/2 input path: the front end on nghttp2 and libuv, its request builder and the
+# exchange's calls; the socket, the handlers and the metrics are the target's stubs.
+H2_FUZZ_SRCS := src/http/h2.c src/http/h2_request.c src/http/exchange.c src/core/log.c \
+                src/core/buf.c src/http/router.c
+build/fuzz/h2_input: FUZZ_EXTRA = $(H2_FUZZ_SRCS) -lnghttp2 -luv
+build/fuzz/h2_input: $(H2_FUZZ_SRCS)
 
 .PHONY: fuzz
 fuzz:

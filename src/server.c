@@ -16,7 +16,7 @@
 #include "core/server.h"
 #include "core/tls.h"
 #include "core/version.h"
-#include "http/h1.h"
+#include "http/front.h"
 #include "presence/presence_sinks.h"
 #include "delay/delayed.h"
 #include "delay/delayed_redis.h"
@@ -37,7 +37,7 @@ static int start_workers(hr_server_t *server)
     for (unsigned w = 0; w < server->nworkers; w++) {
         int rc = hr_worker_init(&server->workers[w], server, w, server->config, server->broker,
                                 server->port);
-        server->workers[w].front = &hr_h1_proto; /* the one front end today (issue 20: TLS, h2) */
+        server->workers[w].front = &hr_http_front; /* HTTP/1.1 or HTTP/2, by the first bytes */
         if (rc != 0) {
             hr_error("server.listen_failed", "listen=%s:%d err=\"%s\"", server->config->listen_host,
                      server->port, uv_strerror(rc));
@@ -194,7 +194,8 @@ static int open_tls(hr_server_t *server)
     char err[512];
     hr_config_host_port(config->tls_listen, server->tls_host, sizeof server->tls_host,
                         &server->tls_port);
-    if (!(server->tls = hr_tls_new(config->tls_cert, config->tls_key, err, sizeof err))) {
+    const char *alpn = config->http2 ? "\x02h2\x08http/1.1" : "\x08http/1.1";
+    if (!(server->tls = hr_tls_new(config->tls_cert, config->tls_key, alpn, err, sizeof err))) {
         hr_error("tls.config_failed", "reason=\"%s\"", err);
         fprintf(stderr, "herald: --tls-cert/--tls-key: %s\n", err);
         return -1;

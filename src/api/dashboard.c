@@ -123,7 +123,7 @@ void hr_handle_stats_stream(hr_exchange_t *ex)
         hr_respond_error(ex, 503, "out of memory");
         return;
     }
-    hr_conn_set_kind(ex->conn, HR_CONN_SSE);
+    hr_exchange_set_kind(ex, HR_CONN_SSE);
     stats->stream = hr_respond_stream(ex, "text/event-stream",
                                       "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
     if (!stats->stream) { /* the connection is closing, without calling back */

@@ -92,6 +92,25 @@ static void refusals(hr_buf_t *out, hr_metrics_t *metrics)
         (double)atomic_load(&metrics->requests));
 }
 
+static void http2(hr_buf_t *out, hr_metrics_t *metrics)
+{
+    one(out, "herald_http2_connections_total", "counter", "HTTP/2 connections opened.",
+        (double)atomic_load(&metrics->h2_conns));
+    one(out, "herald_http2_streams_total", "counter", "Requests received over HTTP/2.",
+        (double)atomic_load(&metrics->h2_streams));
+    one(out, "herald_http2_client_resets_total", "counter",
+        "RST_STREAM frames received (a rapid-reset attack shows here first).",
+        (double)atomic_load(&metrics->h2_client_resets));
+    one(out, "herald_http2_stream_cuts_total", "counter",
+        "Streams reset for holding more than --max-outbound behind a shut window.",
+        (double)atomic_load(&metrics->h2_stream_cuts));
+    head(out, "herald_http2_goaway_total", "counter",
+         "GOAWAY frames sent, by error code (floods, rapid resets, protocol errors, shutdown).");
+    for (int i = 0; i < HR_H2_ERRORS; i++)
+        hr_buf_printf(out, "herald_http2_goaway_total{error=\"%s\"} %llu\n", hr_h2_error_names[i],
+                      (unsigned long long)atomic_load(&metrics->h2_goaways[i]));
+}
+
 static void broker(hr_buf_t *out, hr_server_t *server)
 {
     hr_broker_stats_t stats;
@@ -243,6 +262,7 @@ void hr_handle_metrics(hr_exchange_t *ex)
                   (long long)(server->started_ms / 1000), (long long)(server->started_ms % 1000));
     connections(&out, server);
     refusals(&out, &server->metrics);
+    http2(&out, &server->metrics);
     broker(&out, server);
     backends(&out, server);
     features(&out, server);

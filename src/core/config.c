@@ -63,6 +63,13 @@ static const option_row_t options[] = {
     {"tls-cert", OPT_PATH, "", "PEM certificate chain for --tls-listen (SIGHUP reloads it)",
      FIELD(tls_cert), 0, 0},
     {"tls-key", OPT_PATH, "", "PEM private key for --tls-cert", FIELD(tls_key), 0, 0},
+    {"http2", OPT_UINT, "1",
+     "HTTP/2: ALPN h2 on --tls-listen and prior-knowledge h2c on --listen (1), or HTTP/1.1 "
+     "only (0)",
+     FIELD(http2), 0, 1},
+    {"h2-max-streams", OPT_UINT, "128",
+     "concurrent streams per HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS)",
+     FIELD(h2_max_streams), 1, 1000},
     {"workers", OPT_UINT, "0", "event-loop threads; 0 = one per core", FIELD(workers), 0, 256},
     {"history-size", OPT_SIZE, "1000", "messages kept per topic for resume", FIELD(history_size), 0,
      10000000},

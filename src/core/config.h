@@ -90,13 +90,15 @@ typedef struct hr_config_s {
     size_t delayed_max_bytes;       /* and their bytes */
     char pools[HR_MAX_POOLS][2048]; /* NAME=URL[,option...] (src/pool) */
     size_t npools;
-    size_t pool_max_bytes;  /* the embedded pool store's budget */
-    size_t pool_max_answer; /* one upstream answer's limit */
-    unsigned access_log;    /* a log line per request and per ended stream */
-    char config_path[1024]; /* --config FILE, read before the environment and the flags */
-    char tls_listen[300];   /* HOST:PORT of the TLS listener; "" = none */
-    char tls_cert[1024];    /* PEM certificate chain */
-    char tls_key[1024];     /* PEM private key */
+    size_t pool_max_bytes;   /* the embedded pool store's budget */
+    size_t pool_max_answer;  /* one upstream answer's limit */
+    unsigned access_log;     /* a log line per request and per ended stream */
+    char config_path[1024];  /* --config FILE, read before the environment and the flags */
+    char tls_listen[300];    /* HOST:PORT of the TLS listener; "" = none */
+    char tls_cert[1024];     /* PEM certificate chain */
+    char tls_key[1024];      /* PEM private key */
+    unsigned http2;          /* ALPN h2 and prior-knowledge h2c (1) or HTTP/1.1 only (0) */
+    unsigned h2_max_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS */
 } hr_config_t;
 
 /* Splits HOST:PORT (or [v6]:PORT). Returns 0 or -1. */

@@ -8,6 +8,14 @@ const double hr_histogram_bounds[HR_HISTOGRAM_BUCKETS] = {
 const int hr_refusal_codes[HR_REF_KINDS] = {400, 401, 403, 404, 405, 408, 409, 413,
                                             415, 429, 431, 502, 503, 504, 507, 0};
 
+const char *const hr_h2_error_names[HR_H2_ERRORS] = {"no_error",
+                                                     "protocol_error",
+                                                     "flow_control_error",
+                                                     "compression_error",
+                                                     "internal_error",
+                                                     "enhance_your_calm",
+                                                     "other"};
+
 void hr_histogram_observe(hr_histogram_t *histogram, uint64_t ns)
 {
     double seconds = (double)ns / 1e9;

@@ -42,14 +42,34 @@ enum hr_refusal_status {
 };
 extern const int hr_refusal_codes[HR_REF_KINDS]; /* 0 for OTHER */
 
+/* HTTP/2 connection errors, by the GOAWAY's error code (or why none could be sent). */
+enum hr_h2_error {
+    HR_H2_NO_ERROR,          /* a clean shutdown */
+    HR_H2_PROTOCOL_ERROR,    /* malformed frames, CONTINUATION flood, bad preface */
+    HR_H2_FLOW_CONTROL,      /* window overflow */
+    HR_H2_COMPRESSION,       /* HPACK errors */
+    HR_H2_INTERNAL,          /* nghttp2's answer to rapid resets (CVE-2023-44487) */
+    HR_H2_ENHANCE_YOUR_CALM, /* settings or ping floods */
+    HR_H2_OTHER,
+    HR_H2_ERRORS
+};
+
 typedef struct hr_metrics_s {
     hr_histogram_t publish; /* a publish request, read → answered */
     atomic_uint_fast64_t refusals[HR_REF_KINDS];
-    atomic_uint_fast64_t slow_consumer_cuts; /* --max-outbound */
-    atomic_uint_fast64_t conns_refused_max;  /* --max-conns */
-    atomic_uint_fast64_t conns_refused_ip;   /* --max-conns-per-ip */
-    atomic_uint_fast64_t requests;           /* HTTP requests dispatched */
+    atomic_uint_fast64_t slow_consumer_cuts;       /* --max-outbound */
+    atomic_uint_fast64_t conns_refused_max;        /* --max-conns */
+    atomic_uint_fast64_t conns_refused_ip;         /* --max-conns-per-ip */
+    atomic_uint_fast64_t requests;                 /* HTTP requests dispatched */
+    atomic_uint_fast64_t h2_conns;                 /* HTTP/2 connections opened */
+    atomic_uint_fast64_t h2_streams;               /* HTTP/2 requests */
+    atomic_uint_fast64_t h2_client_resets;         /* RST_STREAM received */
+    atomic_uint_fast64_t h2_stream_cuts;           /* streams reset for a slow reader */
+    atomic_uint_fast64_t h2_goaways[HR_H2_ERRORS]; /* GOAWAY sent, by error code */
 } hr_metrics_t;
+
+/* The GOAWAY error codes herald counts apart (RFC 9113 §7); the rest are "other". */
+extern const char *const hr_h2_error_names[HR_H2_ERRORS];
 
 void hr_metrics_refused(hr_metrics_t *metrics, int status);
 

@@ -13,6 +13,8 @@ struct hr_tls_s {
     pthread_mutex_t lock; /* ctx, swapped by a reload */
     SSL_CTX *ctx;
     char cert_file[1024], key_file[1024];
+    unsigned char alpn[64]; /* protocols offered, ALPN wire format, preferred first */
+    size_t alpn_len;
 };
 
 struct hr_tls_conn_s {
@@ -30,10 +32,9 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *out_l
                        const unsigned char *in, unsigned int in_len, void *arg)
 {
     (void)ssl;
-    (void)arg;
-    static const unsigned char offered[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    const hr_tls_t *tls = arg;
     unsigned char *chosen;
-    if (SSL_select_next_proto(&chosen, out_len, offered, sizeof offered, in, in_len) !=
+    if (SSL_select_next_proto(&chosen, out_len, tls->alpn, (unsigned)tls->alpn_len, in, in_len) !=
         OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK; /* no common protocol: go on without ALPN */
     *out = chosen;
@@ -48,8 +49,9 @@ static void last_error(char *err, size_t err_size, const char *what)
     ERR_clear_error();
 }
 
-static SSL_CTX *make_ctx(const char *cert_file, const char *key_file, char *err, size_t err_size)
+static SSL_CTX *make_ctx(hr_tls_t *tls, char *err, size_t err_size)
 {
+    const char *cert_file = tls->cert_file, *key_file = tls->key_file;
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
         last_error(err, err_size, "TLS context");
@@ -62,10 +64,7 @@ static SSL_CTX *make_ctx(const char *cert_file, const char *key_file, char *err,
     /* Resumption by stateless tickets only: no server-side cache growing with clients. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 1);
-    /* Resumption by stateless tickets only: no server-side cache growing with clients. */
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_num_tickets(ctx, 1);
-    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, tls);
     if (SSL_CTX_set_cipher_list(ctx, CIPHERS) != 1) {
         last_error(err, err_size, "cipher list");
     } else if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
@@ -81,17 +80,21 @@ static SSL_CTX *make_ctx(const char *cert_file, const char *key_file, char *err,
     return NULL;
 }
 
-hr_tls_t *hr_tls_new(const char *cert_file, const char *key_file, char *err, size_t err_size)
+hr_tls_t *hr_tls_new(const char *cert_file, const char *key_file, const char *alpn, char *err,
+                     size_t err_size)
 {
     hr_tls_t *tls = calloc(1, sizeof *tls);
-    if (!tls) {
-        snprintf(err, err_size, "out of memory");
+    if (!tls || strlen(alpn) > sizeof tls->alpn) {
+        snprintf(err, err_size, tls ? "ALPN list too long" : "out of memory");
+        free(tls);
         return NULL;
     }
     snprintf(tls->cert_file, sizeof tls->cert_file, "%s", cert_file);
     snprintf(tls->key_file, sizeof tls->key_file, "%s", key_file);
+    tls->alpn_len = strlen(alpn);
+    memcpy(tls->alpn, alpn, tls->alpn_len);
     pthread_mutex_init(&tls->lock, NULL);
-    if (!(tls->ctx = make_ctx(cert_file, key_file, err, err_size))) {
+    if (!(tls->ctx = make_ctx(tls, err, err_size))) {
         hr_tls_free(tls);
         return NULL;
     }
@@ -100,7 +103,7 @@ hr_tls_t *hr_tls_new(const char *cert_file, const char *key_file, char *err, siz
 
 int hr_tls_reload(hr_tls_t *tls, char *err, size_t err_size)
 {
-    SSL_CTX *fresh = make_ctx(tls->cert_file, tls->key_file, err, err_size);
+    SSL_CTX *fresh = make_ctx(tls, err, err_size);
     if (!fresh) return -1;
     pthread_mutex_lock(&tls->lock);
     SSL_CTX *old = tls->ctx;
@@ -218,5 +221,6 @@ const char *hr_tls_alpn(hr_tls_conn_t *conn)
     const unsigned char *name;
     unsigned int len;
     SSL_get0_alpn_selected(conn->ssl, &name, &len);
+    if (len == 2 && memcmp(name, "h2", 2) == 0) return "h2";
     return len == 8 && memcmp(name, "http/1.1", 8) == 0 ? "http/1.1" : "";
 }

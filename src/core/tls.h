@@ -1,8 +1,8 @@
 /* TLS on herald's connections (issue 20), with OpenSSL and memory BIOs: the socket carries
  * ciphertext, the connection's protocol sees plaintext, and libuv keeps doing the I/O. TLS 1.2+
- * with forward-secret AEAD suites, the certificate chain and key from PEM files, ALPN
- * "http/1.1" (h2 comes with HTTP/2), and a reload (SIGHUP) that new connections pick up while
- * the open ones keep theirs. The context is shared by every worker (OpenSSL's SSL_CTX is safe
+ * with forward-secret AEAD suites, the certificate chain and key from PEM files, ALPN (the
+ * server names the protocols: h2 and http/1.1), and a reload (SIGHUP) that new connections pick up
+ * while the open ones keep theirs. The context is shared by every worker (OpenSSL's SSL_CTX is safe
  * to use from several threads); each connection has its own SSL. */
 #ifndef HR_TLS_H
 #define HR_TLS_H
@@ -12,8 +12,11 @@
 typedef struct hr_tls_s hr_tls_t;
 typedef struct hr_tls_conn_s hr_tls_conn_t;
 
-/* NULL with why in err (unreadable files, a key that does not match the certificate). */
-hr_tls_t *hr_tls_new(const char *cert_file, const char *key_file, char *err, size_t err_size);
+/* `alpn`: the protocols offered, in ALPN's wire format (length-prefixed names), preferred
+ * first; the server's preference wins. NULL with why in err (unreadable files, a key that
+ * does not match the certificate). */
+hr_tls_t *hr_tls_new(const char *cert_file, const char *key_file, const char *alpn, char *err,
+                     size_t err_size);
 /* Reads the files again; on failure the old certificate stays. Any thread. */
 int hr_tls_reload(hr_tls_t *tls, char *err, size_t err_size);
 void hr_tls_free(hr_tls_t *tls);
@@ -32,7 +35,7 @@ void hr_tls_shutdown(hr_tls_conn_t *conn);
 /* Ciphertext waiting to go out (handshake, records, alerts): a malloc'd buffer the caller
  * sends and frees, or NULL when there is none. */
 char *hr_tls_take_output(hr_tls_conn_t *conn, size_t *len);
-/* The protocol ALPN chose ("http/1.1"), or "" before the handshake or without ALPN. */
+/* The protocol ALPN chose ("h2", "http/1.1"), or "" before the handshake or without ALPN. */
 const char *hr_tls_alpn(hr_tls_conn_t *conn);
 
 #endif

@@ -58,10 +58,15 @@ static void answer_preflight(hr_exchange_t *ex)
     hr_respond(ex, 204, NULL, "", 0, headers);
 }
 
-void hr_api_dispatch(hr_conn_t *conn, hr_request_t *req, const hr_exchange_ops_t *ops)
+void hr_api_dispatch(hr_conn_t *conn, hr_request_t *req, const hr_exchange_ops_t *ops,
+                     void *carrier)
 {
-    hr_exchange_t ex = {
-        .ops = ops, .conn = conn, .worker = conn->worker, .req = req, .started_ns = uv_hrtime()};
+    hr_exchange_t ex = {.ops = ops,
+                        .conn = conn,
+                        .carrier = carrier,
+                        .worker = conn->worker,
+                        .req = req,
+                        .started_ns = uv_hrtime()};
     atomic_fetch_add_explicit(&conn->worker->server->metrics.requests, 1, memory_order_relaxed);
     ex.method = hr_method_parse(req->method, req->method_len);
     ex.keep_alive = req->keep_alive && !req->upgrade;

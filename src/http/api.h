@@ -7,7 +7,9 @@
 #include "http/exchange.h"
 #include "http/request.h"
 
-/* `ops`: the front end the request came in on (http/h1.c). */
-void hr_api_dispatch(hr_conn_t *conn, hr_request_t *req, const hr_exchange_ops_t *ops);
+/* `ops`: the front end the request came in on (http/h1.c, http/h2.c); `carrier` its object
+ * for the exchange (the HTTP/2 stream), handed back in ex->carrier. */
+void hr_api_dispatch(hr_conn_t *conn, hr_request_t *req, const hr_exchange_ops_t *ops,
+                     void *carrier);
 
 #endif

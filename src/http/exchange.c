@@ -39,6 +39,11 @@ int hr_exchange_upgrade(hr_exchange_t *ex, const char *protocol, const char *ext
     return ex->ops->upgrade(ex, protocol, extra_headers, proto, state);
 }
 
+void hr_exchange_set_kind(hr_exchange_t *ex, enum hr_conn_kind kind)
+{
+    ex->ops->set_kind(ex, kind);
+}
+
 void hr_respond_error(hr_exchange_t *ex, int status, const char *message)
 {
     char quoted[256];

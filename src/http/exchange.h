@@ -30,11 +30,15 @@ typedef struct hr_exchange_ops_s {
      * closing and keeps its protocol). */
     int (*upgrade)(hr_exchange_t *ex, const char *protocol, const char *extra_headers,
                    const hr_conn_proto_t *proto, void *state);
+    /* Counts the exchange as a client of a transport (SSE, long poll) in the stats: on
+     * HTTP/1.1 the connection, on HTTP/2 the stream. */
+    void (*set_kind)(hr_exchange_t *ex, enum hr_conn_kind kind);
 } hr_exchange_ops_t;
 
 struct hr_exchange_s {
     const hr_exchange_ops_t *ops; /* the front end that carries it */
     hr_conn_t *conn;
+    void *carrier; /* the front end's object for the exchange (HTTP/2: the stream), or NULL */
     hr_worker_t *worker;
     hr_request_t *req; /* borrowed for the call */
     enum hr_method method;
@@ -73,6 +77,8 @@ hr_pending_t *hr_defer(hr_exchange_t *ex);
 /* Answers 101 and hands the connection to `proto` (WebSocket); -1 when it could not. */
 int hr_exchange_upgrade(hr_exchange_t *ex, const char *protocol, const char *extra_headers,
                         const hr_conn_proto_t *proto, void *state);
+
+void hr_exchange_set_kind(hr_exchange_t *ex, enum hr_conn_kind kind);
 
 const char *hr_status_text(int status);
 

@@ -78,9 +78,7 @@ const hr_conn_proto_t hr_h1_proto = {
     .on_timeout = h1_on_timeout,
     .on_drained = h1_on_drained,
     .idle_closes = h1_idle_closes,
-    .refusal = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-               "Content-Length: 45\r\nConnection: close\r\n\r\n"
-               "{\"error\":\"too many connections\",\"status\":503}",
+    .refusal = HR_H1_REFUSAL,
 };
 
 const char *hr_status_text(int status)
@@ -387,7 +385,7 @@ static void h1_pending_redispatch(hr_pending_t *pending)
     h1->held_req = NULL;
     hr_conn_set_kind(h1->conn, HR_CONN_HTTP);
     hr_conn_t *conn = h1->conn;
-    hr_api_dispatch(conn, req, &h1_exchange_ops);
+    hr_api_dispatch(conn, req, &h1_exchange_ops, NULL);
     hr_request_free(req);
     /* The handler may have parked again, streamed, or answered; `h1` is still the protocol
      * state (a deferred request is never an upgrade). */
@@ -555,7 +553,7 @@ static int run_request(hr_conn_t *conn, h1_t *h1, hr_request_t *req, const char 
 {
     int upgrade = req->upgrade;
     note_request(h1, req);
-    hr_api_dispatch(conn, req, &h1_exchange_ops);
+    hr_api_dispatch(conn, req, &h1_exchange_ops, NULL);
     if (req != h1->held_req) hr_request_free(req);
     if (conn->proto != &hr_h1_proto) {
         /* Upgraded (WebSocket): the new protocol owns the connection and the bytes that
@@ -689,8 +687,13 @@ static int h1_upgrade(hr_exchange_t *ex, const char *protocol, const char *extra
     return 0;
 }
 
-static const hr_exchange_ops_t h1_exchange_ops = {h1_respond, h1_stream, h1_later,
-                                                  h1_queued,  h1_defer,  h1_upgrade};
+static void h1_set_kind(hr_exchange_t *ex, enum hr_conn_kind kind)
+{
+    hr_conn_set_kind(ex->conn, kind);
+}
+
+static const hr_exchange_ops_t h1_exchange_ops = {h1_respond, h1_stream,  h1_later,   h1_queued,
+                                                  h1_defer,   h1_upgrade, h1_set_kind};
 
 /* A keep-alive connection between requests, or a request deferred until its topics are live
  * (cluster mode; the idle timeout bounds that wait); not one that streams or waits for a

@@ -244,7 +244,7 @@ void hr_handle_sse(hr_exchange_t *ex)
     sse->stream->user = sse;
     sse->stream->on_close = sse_on_close;
     hr_worker_add_sub(ex->worker, &sse->sub);
-    hr_conn_set_kind(ex->conn, HR_CONN_SSE);
+    hr_exchange_set_kind(ex, HR_CONN_SSE);
     hr_api_presence_register(ex, &ap, &sse->presence, HR_VIA_SSE, names, lens);
     sse->last_write_ms = uv_now(&ex->worker->loop);
     if (write_preamble(sse, &replay, since) == 0) {

@@ -1,38 +1,25 @@
 // TLS (issue 20): --tls-listen with a throwaway CA and certificate made per run; HTTPS for the
 // API, SSE over TLS (event by event), WebSocket over wss, a large answer (partial writes),
-// ALPN http/1.1, TLS 1.1 refused, SIGHUP reloads the certificate while open connections keep
+// ALPN h2 or http/1.1, TLS 1.1 refused, SIGHUP reloads the certificate while open connections keep
 // going, and bad certificate files stop herald at start.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, copyFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync } from 'node:fs';
 import path from 'node:path';
 import https from 'node:https';
 import tls from 'node:tls';
 import WebSocket from 'ws';
 import { startHerald, waitFor } from './lib/herald.mjs';
+import { makeCA } from './lib/tlsca.mjs';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'herald-tls-'));
-const openssl = (...args) => {
-  const out = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-  assert.equal(out.status, 0, out.stderr);
-};
-// A CA, and a certificate for localhost/127.0.0.1 it signed, named `name`.
-function makeCert(name) {
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`,
-    '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-  openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
-    '-out', `${name}.pem`, '-days', '2', '-extfile', 'ext.cnf');
-}
-openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key',
-  '-out', 'ca.pem', '-days', '2', '-subj', '/CN=herald test CA');
-spawnSync('sh', ['-c', 'printf "subjectAltName=DNS:localhost,IP:127.0.0.1\\n" > ext.cnf'], { cwd: dir });
-makeCert('first');
-makeCert('second');
+const authority = makeCA('herald-tls-');
+const dir = authority.dir;
+authority.issue('first');
+authority.issue('second');
 copyFileSync(path.join(dir, 'first.pem'), path.join(dir, 'cert.pem'));
 copyFileSync(path.join(dir, 'first.key'), path.join(dir, 'key.pem'));
-const ca = readFileSync(path.join(dir, 'ca.pem'));
+const ca = authority.ca;
 
 let h, base, tlsPort;
 before(async () => {
@@ -42,7 +29,7 @@ before(async () => {
   tlsPort = Number(/event=server\.tls addr=127\.0\.0\.1:(\d+)/.exec(h.log)[1]);
   base = `https://127.0.0.1:${tlsPort}`;
 });
-after(async () => { await h.stop(); rmSync(dir, { recursive: true, force: true }); });
+after(async () => { await h.stop(); authority.cleanup(); });
 
 const agent = new https.Agent({ ca, keepAlive: true });
 function request(method, url, body) {
@@ -105,12 +92,14 @@ test('WebSocket over wss', async () => {
   ws.close();
 });
 
-test('ALPN picks http/1.1; TLS 1.1 is refused', async () => {
-  const socket = tls.connect({ port: tlsPort, host: '127.0.0.1', ca, ALPNProtocols: ['h2', 'http/1.1'] });
-  await new Promise((resolve, reject) => { socket.once('secureConnect', resolve); socket.once('error', reject); });
-  assert.equal(socket.alpnProtocol, 'http/1.1');
-  assert.match(socket.getProtocol(), /^TLSv1\.[23]$/);
-  socket.destroy();
+test('ALPN picks h2 when offered, else http/1.1; TLS 1.1 is refused', async () => {
+  for (const [offered, chosen] of [[['h2', 'http/1.1'], 'h2'], [['http/1.1', 'h2'], 'h2'], [['http/1.1'], 'http/1.1']]) {
+    const socket = tls.connect({ port: tlsPort, host: '127.0.0.1', ca, ALPNProtocols: offered });
+    await new Promise((resolve, reject) => { socket.once('secureConnect', resolve); socket.once('error', reject); });
+    assert.equal(socket.alpnProtocol, chosen, `offered ${offered}`);
+    assert.match(socket.getProtocol(), /^TLSv1\.[23]$/);
+    socket.destroy();
+  }
   const old = tls.connect({ port: tlsPort, host: '127.0.0.1', ca, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' });
   const outcome = await new Promise((resolve) => { old.once('secureConnect', () => resolve('connected')); old.once('error', (e) => resolve(e.code || e.message)); });
   old.destroy();
