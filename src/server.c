@@ -35,12 +35,10 @@ static void on_signal(uv_signal_t *handle, int signum)
 static int start_workers(hr_server_t *server)
 {
     for (unsigned w = 0; w < server->nworkers; w++) {
-        int rc = hr_worker_init(&server->workers[w], server, w, server->config, server->broker,
-                                server->port);
+        int rc = hr_worker_init(&server->workers[w], server, w, server->config, server->broker);
         server->workers[w].front = &hr_http_front; /* HTTP/1.1 or HTTP/2, by the first bytes */
         if (rc != 0) {
-            hr_error("server.listen_failed", "listen=%s:%d err=\"%s\"", server->config->listen_host,
-                     server->port, uv_strerror(rc));
+            hr_error("server.listen_failed", "worker=%u err=\"%s\"", w, uv_strerror(rc));
             return rc;
         }
     }
@@ -170,40 +168,42 @@ static int start_bus(hr_server_t *server)
     return -1;
 }
 
-/* The first thing: a second herald on a taken port must not touch the store or Redis. */
-static int claim_address(hr_server_t *server)
+/* Claims one address for this process (a port of 0 becomes a free one). */
+static int claim_one(hr_server_t *server, const char *address, int tls)
 {
-    const hr_config_t *config = server->config;
-    server->port = config->listen_port;
-    int rc = hr_listen_claim(config->listen_host, &server->port, &server->claim);
-    if (rc == 0) return 0;
-    hr_error("server.listen_failed", "listen=%s:%d err=\"%s\"", config->listen_host,
-             config->listen_port, uv_strerror(rc));
-    fprintf(stderr, "herald: cannot listen on %s:%d: %s\n", config->listen_host,
-            config->listen_port, uv_strerror(rc));
-    return -1;
+    hr_listener_t *listener = &server->listeners[server->nlisteners];
+    listener->claim.lock_fd = -1;
+    listener->tls = tls;
+    hr_config_host_port(address, listener->host, sizeof listener->host, &listener->port);
+    int rc = hr_listen_claim(listener->host, &listener->port, &listener->claim);
+    if (rc != 0) {
+        hr_error("server.listen_failed", "listen=%s err=\"%s\"", address, uv_strerror(rc));
+        fprintf(stderr, "herald: cannot listen on %s: %s\n", address, uv_strerror(rc));
+        return -1;
+    }
+    server->nlisteners++;
+    return 0;
 }
 
-/* --tls-listen: the certificate read and the address claimed now, so a bad file or a taken port
- * stops herald at start. */
-static int open_tls(hr_server_t *server)
+/* The first thing: a second herald on a taken port must not touch the store or Redis. Every
+ * --listen, then every --tls-listen (whose certificate is read now too, so a bad file stops
+ * herald at start). */
+static int claim_addresses(hr_server_t *server)
 {
     const hr_config_t *config = server->config;
-    server->tls_claim.lock_fd = -1;
-    if (!config->tls_listen[0]) return 0;
+    for (size_t i = 0; i < config->nlisten; i++)
+        if (claim_one(server, config->listen[i], 0) != 0) return -1;
+    if (!config->ntls_listen) return 0;
     char err[512];
-    hr_config_host_port(config->tls_listen, server->tls_host, sizeof server->tls_host,
-                        &server->tls_port);
     const char *alpn = config->http2 ? "\x02h2\x08http/1.1" : "\x08http/1.1";
     if (!(server->tls = hr_tls_new(config->tls_cert, config->tls_key, alpn, err, sizeof err))) {
         hr_error("tls.config_failed", "reason=\"%s\"", err);
         fprintf(stderr, "herald: --tls-cert/--tls-key: %s\n", err);
         return -1;
     }
-    int rc = hr_listen_claim(server->tls_host, &server->tls_port, &server->tls_claim);
-    if (rc == 0) return 0;
-    fprintf(stderr, "herald: cannot listen on %s: %s\n", config->tls_listen, uv_strerror(rc));
-    return -1;
+    for (size_t i = 0; i < config->ntls_listen; i++)
+        if (claim_one(server, config->tls_listen[i], 1) != 0) return -1;
+    return 0;
 }
 
 /* SIGHUP: the certificate and key are read again; open connections keep theirs. */
@@ -230,14 +230,15 @@ static int open_auth(hr_server_t *server)
         fprintf(stderr, "herald: %s\n", err);
         return -1;
     }
-    int loopback = strcmp(config->listen_host, "127.0.0.1") == 0 ||
-                   strcmp(config->listen_host, "::1") == 0 ||
-                   strcmp(config->listen_host, "localhost") == 0;
-    if (config->auth_mode == HR_AUTH_OFF && !loopback)
-        hr_warn("auth.off",
-                "listen=%s reason=\"anyone who can reach this address may publish; "
-                "see --auth\"",
-                config->listen_host);
+    for (unsigned i = 0; i < server->nlisteners && config->auth_mode == HR_AUTH_OFF; i++) {
+        const char *host = server->listeners[i].host;
+        if (strcmp(host, "127.0.0.1") != 0 && strcmp(host, "::1") != 0 &&
+            strcmp(host, "localhost") != 0)
+            hr_warn("auth.off",
+                    "listen=%s reason=\"anyone who can reach this address may publish; "
+                    "see --auth\"",
+                    host);
+    }
     return 0;
 }
 
@@ -304,11 +305,14 @@ static int serve(hr_server_t *server)
         hr_info("server.listening",
                 "addr=%s:%d workers=%u history_size=%zu history_ttl_ms=%lld history_max_bytes=%zu "
                 "store=%s durability=%s version=%s",
-                config->listen_host, server->port, config->workers, config->history_size,
-                (long long)config->history_ttl_ms, config->history_max_bytes,
+                server->listeners[0].host, server->listeners[0].port, config->workers,
+                config->history_size, (long long)config->history_ttl_ms, config->history_max_bytes,
                 server->bus ? "redis" : server->store->ops->name,
                 hr_store_waits(server->store) ? modes[config->durability] : "none", HR_VERSION);
-        if (server->tls) hr_info("server.tls", "addr=%s:%d", server->tls_host, server->tls_port);
+        for (unsigned i = 0; i < server->nlisteners; i++) /* the first plain one is above */
+            if (server->listeners[i].tls || i > 0)
+                hr_info(server->listeners[i].tls ? "server.tls" : "server.listen", "addr=%s:%d",
+                        server->listeners[i].host, server->listeners[i].port);
         uv_run(&main_loop, UV_RUN_DEFAULT);
     } else {
         for (unsigned w = 0; w < server->nworkers; w++)
@@ -330,8 +334,7 @@ int hr_server_run(const hr_config_t *config)
     curl_global_init(CURL_GLOBAL_DEFAULT); /* once, before any thread: FCM and the pools */
     hr_server_t server = {.config = config, .nworkers = config->workers};
     int rc = -1;
-    if (claim_address(&server) != 0) return 1;
-    if (open_tls(&server) != 0) goto release;
+    if (claim_addresses(&server) != 0) goto release;
     if (open_auth(&server) != 0 || open_store(&server) != 0) goto release;
     hr_broker_config_t broker_config = {config->workers,
                                         config->history_size,
@@ -373,8 +376,8 @@ close:
     free(server.workers);
 release:
     hr_auth_free(server.auth);
-    hr_listen_release(&server.claim);
-    hr_listen_release(&server.tls_claim);
+    for (unsigned i = 0; i < server.nlisteners; i++)
+        hr_listen_release(&server.listeners[i].claim);
     hr_tls_free(server.tls);
     curl_global_cleanup();
     if (rc == 0) hr_info("server.stopped", "workers=%u", config->workers);

@@ -56,10 +56,11 @@ static const option_row_t options[] = {
      "FILE of `name = value` lines (the flags' names; # comments); the environment and flags "
      "win over it, repeatable options add up",
      FIELD(config_path), 0, 0},
-    {"listen", OPT_LISTEN, "127.0.0.1:8080", "HOST:PORT to listen on (PORT 0 picks a free one)",
-     FIELD(listen_host), 0, 0},
-    {"tls-listen", OPT_PATH, "", "HOST:PORT for HTTPS (TLS 1.2+, needs --tls-cert and --tls-key)",
-     FIELD(tls_listen), 0, sizeof(((hr_config_t *)0)->tls_listen)},
+    {"listen", OPT_LISTEN, "127.0.0.1:8080",
+     "HOST:PORT to listen on (PORT 0 picks a free one); repeatable", FIELD(listen), 0, 0},
+    {"tls-listen", OPT_LISTEN, "",
+     "HOST:PORT for HTTPS (TLS 1.2+, needs --tls-cert and --tls-key); repeatable",
+     FIELD(tls_listen), 0, 0},
     {"tls-cert", OPT_PATH, "", "PEM certificate chain for --tls-listen (SIGHUP reloads it)",
      FIELD(tls_cert), 0, 0},
     {"tls-key", OPT_PATH, "", "PEM private key for --tls-cert", FIELD(tls_key), 0, 0},
@@ -285,10 +286,28 @@ int hr_config_host_port(const char *text, char *host, size_t host_size, int *por
     return 0;
 }
 
-static int set_listen(hr_config_t *config, const char *text)
+/* --listen and --tls-listen add an address each; the first --listen replaces the default. */
+static int add_listen(hr_config_t *config, const option_row_t *opt, const char *text)
 {
-    return hr_config_host_port(text, config->listen_host, sizeof config->listen_host,
-                               &config->listen_port);
+    int tls = opt->offset == FIELD(tls_listen);
+    char(*list)[300] = tls ? config->tls_listen : config->listen;
+    size_t *count = tls ? &config->ntls_listen : &config->nlisten;
+    if (!tls && config->listen_defaulted) {
+        config->nlisten = 0;
+        config->listen_defaulted = 0;
+    }
+    if (!*text) return 0;
+    char host[256];
+    int port;
+    if (*count == HR_MAX_LISTENERS || strlen(text) >= sizeof list[0] ||
+        hr_config_host_port(text, host, sizeof host, &port) != 0)
+        return -1;
+    strcpy(list[(*count)++], text);
+    if (!tls && *count == 1) {
+        strcpy(config->listen_host, host);
+        config->listen_port = port;
+    }
+    return 0;
 }
 
 static int set_cors(hr_config_t *config, const char *text)
@@ -341,7 +360,7 @@ static int set_option(hr_config_t *config, const option_row_t *opt, const char *
     uint64_t value = 0;
     switch (opt->kind) {
     case OPT_LISTEN:
-        return set_listen(config, text);
+        return add_listen(config, opt, text);
     case OPT_CORS:
         return set_cors(config, text);
     case OPT_LOG:
@@ -468,6 +487,7 @@ int hr_config_load(hr_config_t *config, int argc, char **argv)
     memset(config, 0, sizeof *config);
     for (size_t i = 0; i < NOPTIONS; i++)
         if (apply(config, &options[i], options[i].fallback, "default") != 0) return -1;
+    config->listen_defaulted = 1;
     const char *file = config_file(argc, argv);
     if (file && *file &&
         (apply(config, &options[0], file, "flag") != 0 || read_file(config, file) != 0))
@@ -525,14 +545,11 @@ int hr_config_load(hr_config_t *config, int argc, char **argv)
                         "history lives in Redis streams\n");
         return -1;
     }
-    char tls_host[256];
-    int tls_port;
-    if (config->tls_listen[0] &&
-        hr_config_host_port(config->tls_listen, tls_host, sizeof tls_host, &tls_port) != 0) {
-        fprintf(stderr, "herald: --tls-listen is HOST:PORT\n");
+    if (!config->nlisten && !config->ntls_listen) {
+        fprintf(stderr, "herald: nothing to listen on: give --listen or --tls-listen\n");
         return -1;
     }
-    if (config->tls_listen[0] && (!config->tls_cert[0] || !config->tls_key[0])) {
+    if (config->ntls_listen && (!config->tls_cert[0] || !config->tls_key[0])) {
         fprintf(stderr, "herald: --tls-listen needs --tls-cert and --tls-key\n");
         return -1;
     }

@@ -14,12 +14,16 @@
 #define HR_MAX_PUBLIC       64 /* --public-topics, repeatable */
 #define HR_MAX_FCM_POLICIES 32 /* --fcm-policy, repeatable */
 #define HR_MAX_POOLS        16 /* --pool, repeatable */
+#define HR_MAX_LISTENERS    8  /* --listen and --tls-listen, repeatable, each */
 
 enum hr_auth_mode { HR_AUTH_OFF, HR_AUTH_PUBLISH, HR_AUTH_ALL };
 
 typedef struct hr_config_s {
-    char listen_host[256];    /* address to bind */
-    int listen_port;          /* 0 picks a free port (logged) */
+    char listen[HR_MAX_LISTENERS][300]; /* every --listen, HOST:PORT (0 picks a free port) */
+    size_t nlisten;
+    int listen_defaulted;  /* listen[0] is the default, which the first --listen replaces */
+    char listen_host[256]; /* the first --listen's address (logs, the loopback check) */
+    int listen_port;
     unsigned workers;         /* event-loop threads */
     size_t history_size;      /* messages kept per topic */
     int64_t history_ttl_ms;   /* max age of kept messages; 0 = none */
@@ -90,11 +94,12 @@ typedef struct hr_config_s {
     size_t delayed_max_bytes;       /* and their bytes */
     char pools[HR_MAX_POOLS][2048]; /* NAME=URL[,option...] (src/pool) */
     size_t npools;
-    size_t pool_max_bytes;   /* the embedded pool store's budget */
-    size_t pool_max_answer;  /* one upstream answer's limit */
-    unsigned access_log;     /* a log line per request and per ended stream */
-    char config_path[1024];  /* --config FILE, read before the environment and the flags */
-    char tls_listen[300];    /* HOST:PORT of the TLS listener; "" = none */
+    size_t pool_max_bytes;  /* the embedded pool store's budget */
+    size_t pool_max_answer; /* one upstream answer's limit */
+    unsigned access_log;    /* a log line per request and per ended stream */
+    char config_path[1024]; /* --config FILE, read before the environment and the flags */
+    char tls_listen[HR_MAX_LISTENERS][300]; /* every --tls-listen, HOST:PORT */
+    size_t ntls_listen;
     char tls_cert[1024];     /* PEM certificate chain */
     char tls_key[1024];      /* PEM private key */
     unsigned http2;          /* ALPN h2 and prior-knowledge h2c (1) or HTTP/1.1 only (0) */

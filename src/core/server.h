@@ -10,6 +10,14 @@
 #include "core/metrics.h"
 #include "core/worker.h"
 
+/* An address herald listens on: claimed once by the process, bound by every worker. */
+typedef struct hr_listener_s {
+    char host[256];
+    int port;                /* bound: a port of 0 is resolved at the claim */
+    int tls;                 /* a --tls-listen address */
+    hr_listen_claim_t claim; /* this process's hold on it */
+} hr_listener_t;
+
 struct hr_server_s {
     const hr_config_t *config;
     hr_broker_t *broker;
@@ -30,13 +38,10 @@ struct hr_server_s {
     hr_metrics_t metrics;                     /* GET /metrics (api/metrics.c) */
     hr_worker_t *workers;                     /* config->workers of them */
     unsigned nworkers;
-    int port;             /* bound port */
     struct hr_tls_s *tls; /* --tls-listen: the certificate and settings, else NULL */
-    char tls_host[256];   /* the TLS listener's address */
-    int tls_port;         /* its bound port */
-    hr_listen_claim_t tls_claim;
-    hr_listen_claim_t claim; /* this process's hold on the address */
-    int64_t started_ms;      /* unix ms */
+    hr_listener_t listeners[2 * HR_MAX_LISTENERS]; /* every --listen, then every --tls-listen */
+    unsigned nlisteners;
+    int64_t started_ms; /* unix ms */
 };
 
 /* Runs until SIGTERM or SIGINT, then shuts down gracefully. Returns the process exit code. */

@@ -16,38 +16,42 @@
 #include "push/push.h"
 #include "api/handlers.h"
 
-static void on_connection(uv_stream_t *server, int status)
+static void on_connection(uv_stream_t *listener, int status)
 {
-    hr_worker_t *worker = server->data;
+    hr_worker_t *worker = listener->data;
+    const hr_listener_t *addr =
+        &worker->server->listeners[(uv_tcp_t *)listener - worker->listeners];
     if (status < 0) {
-        hr_warn("listen.error", "worker=%u err=%s", worker->id, uv_err_name(status));
+        hr_warn("listen.error", "worker=%u addr=%s:%d err=%s", worker->id, addr->host, addr->port,
+                uv_err_name(status));
         return;
     }
-    hr_conn_accept(worker, server, worker->front);
+    if (addr->tls)
+        hr_conn_accept_tls(worker, listener, worker->front, worker->server->tls);
+    else
+        hr_conn_accept(worker, listener, worker->front);
 }
 
-static void on_tls_connection(uv_stream_t *server, int status)
-{
-    hr_worker_t *worker = server->data;
-    if (status < 0) {
-        hr_warn("listen.error", "worker=%u tls=1 err=%s", worker->id, uv_err_name(status));
-        return;
-    }
-    hr_conn_accept_tls(worker, server, worker->front, worker->server->tls);
-}
-
-/* The TLS listener: the same SO_REUSEPORT sharing as the plain one. */
-static int listen_tls(hr_worker_t *worker)
+/* This worker's socket on each of the server's addresses, shared with the other workers by
+ * SO_REUSEPORT: the kernel spreads the connections. */
+static int open_listeners(hr_worker_t *worker)
 {
     hr_server_t *server = worker->server;
-    int fd = hr_listen_bind_shared(server->tls_host, server->tls_port);
-    if (fd < 0) return fd;
-    uv_tcp_init(&worker->loop, &worker->tls_listener);
-    worker->tls_listener.data = worker;
-    worker->has_tls = 1;
-    int rc = uv_tcp_open(&worker->tls_listener, fd);
-    if (rc != 0) close(fd);
-    return rc == 0 ? uv_listen((uv_stream_t *)&worker->tls_listener, 4096, on_tls_connection) : rc;
+    for (unsigned i = 0; i < server->nlisteners; i++) {
+        int fd = hr_listen_bind_shared(server->listeners[i].host, server->listeners[i].port);
+        if (fd < 0) return fd;
+        uv_tcp_t *listener = &worker->listeners[i];
+        uv_tcp_init(&worker->loop, listener);
+        listener->data = worker;
+        worker->nlisteners++;
+        int rc = uv_tcp_open(listener, fd);
+        if (rc != 0) {
+            close(fd);
+            return rc;
+        }
+        if ((rc = uv_listen((uv_stream_t *)listener, 4096, on_connection)) != 0) return rc;
+    }
+    return 0;
 }
 
 static void on_inbox(uv_async_t *handle)
@@ -186,8 +190,8 @@ static void on_stop(uv_async_t *handle)
     if (worker->stopping) return;
     worker->stopping = 1;
     hr_broker_attach_worker(worker->broker, worker->id, NULL);
-    uv_close((uv_handle_t *)&worker->listener, NULL);
-    if (worker->has_tls) uv_close((uv_handle_t *)&worker->tls_listener, NULL);
+    for (unsigned i = 0; i < worker->nlisteners; i++)
+        uv_close((uv_handle_t *)&worker->listeners[i], NULL);
     /* Subscribers first: ending a stream lets the client reconnect elsewhere and resume. */
     hr_list_t *head = &worker->subs;
     for (hr_list_t *it = head->next, *next; it != head; it = next) {
@@ -206,7 +210,7 @@ static void on_stop(uv_async_t *handle)
 }
 
 int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const hr_config_t *config,
-                   hr_broker_t *broker, int port)
+                   hr_broker_t *broker)
 {
     memset(worker, 0, sizeof *worker);
     worker->id = id;
@@ -219,15 +223,8 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const 
     hr_list_init(&worker->after_drain);
     hr_list_init(&worker->durable_waits);
     uv_mutex_init(&worker->durable_lock);
-    int fd = hr_listen_bind_shared(config->listen_host, port);
-    if (fd < 0) return fd;
-    worker->listen_fd = fd;
     int rc = uv_loop_init(&worker->loop);
-    if (rc != 0) {
-        close(fd);
-        return rc;
-    }
-    uv_tcp_init(&worker->loop, &worker->listener);
+    if (rc != 0) return rc;
     uv_async_init(&worker->loop, &worker->inbox_wake, on_inbox);
     uv_async_init(&worker->loop, &worker->stop_wake, on_stop);
     uv_async_init(&worker->loop, &worker->durable_wake, on_durable);
@@ -238,17 +235,13 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const 
     uv_timer_init(&worker->loop, &worker->grace_timer);
     uv_timer_init(&worker->loop, &worker->delay_timer);
     hr_timeq_init(&worker->loop, &worker->timeouts);
-    worker->listener.data = worker;
     worker->inbox_wake.data = worker;
     worker->stop_wake.data = worker;
     worker->heartbeat_timer.data = worker;
     worker->housekeeping_timer.data = worker;
     worker->grace_timer.data = worker;
     worker->delay_timer.data = worker;
-    rc = uv_tcp_open(&worker->listener, fd);
-    if (rc == 0) rc = uv_listen((uv_stream_t *)&worker->listener, 4096, on_connection);
-    if (rc == 0 && server->tls) rc = listen_tls(worker);
-    if (rc != 0) return rc;
+    if ((rc = open_listeners(worker)) != 0) return rc;
     hr_broker_attach_worker(broker, id, &worker->inbox_wake);
     uint64_t beat = (uint64_t)config->heartbeat_ms;
     uv_timer_start(&worker->heartbeat_timer, on_heartbeat, beat, beat);

@@ -41,34 +41,32 @@ typedef struct hr_worker_s {
         *front; /* what accepted connections speak first (set by the server) */
     uv_loop_t loop;
     uv_thread_t thread;
-    uv_tcp_t listener;
-    uv_tcp_t tls_listener; /* --tls-listen, when set (has_tls) */
-    int has_tls;
-    uv_async_t inbox_wake;                  /* broker → deliver */
-    uv_async_t stop_wake;                   /* server → begin shutdown */
-    uv_async_t durable_wake;                /* store → publishers waiting for the disk */
-    hr_list_t durable_waits;                /* hr_durable_wait_t, ascending id */
-    uv_mutex_t durable_lock;                /* the store's thread vs closing durable_wake */
-    int durable_open;                       /* durable_wake may be sent to */
-    uv_timer_t heartbeat_timer;             /* SSE comments */
-    uv_timer_t housekeeping_timer;          /* once a second: lingering closes, history expiry */
-    uv_timer_t grace_timer;                 /* shutdown deadline */
-    uv_timer_t delay_timer;                 /* worker 0: delayed messages due (src/delay) */
-    int delay_taking;                       /* cluster: a take script is under way */
-    hr_list_t conns;                        /* every open hr_conn_t */
-    hr_list_t subs;                         /* every live hr_sub_t */
-    hr_list_t dirty;                        /* connections with corked frames */
-    hr_list_t after_drain;                  /* hr_task_t to run after the inbox drain */
-    hr_timeq_t timeouts;                    /* parked long polls */
-    int corked;                             /* draining the inbox: gather writes */
-    int stopping;                           /* shutdown begun */
-    uint64_t grace_deadline_ms;             /* loop time when shutdown stops waiting */
-    int listen_fd;                          /* bound socket handed to the listener */
-    uint64_t next_conn_id;                  /* for logs */
-    atomic_size_t conns_now[HR_CONN_KINDS]; /* open connections by kind */
-    atomic_uint_fast64_t bytes_out;         /* written to sockets */
-    atomic_uint_fast64_t loop_lag_ns;       /* how late the last housekeeping tick ran */
-    uint64_t tick_due_ns;                   /* when the next one should run */
+    uv_tcp_t listeners[2 * HR_MAX_LISTENERS]; /* one per server->listeners, same order */
+    unsigned nlisteners;                      /* opened (closed at stop) */
+    uv_async_t inbox_wake;                    /* broker → deliver */
+    uv_async_t stop_wake;                     /* server → begin shutdown */
+    uv_async_t durable_wake;                  /* store → publishers waiting for the disk */
+    hr_list_t durable_waits;                  /* hr_durable_wait_t, ascending id */
+    uv_mutex_t durable_lock;                  /* the store's thread vs closing durable_wake */
+    int durable_open;                         /* durable_wake may be sent to */
+    uv_timer_t heartbeat_timer;               /* SSE comments */
+    uv_timer_t housekeeping_timer;            /* once a second: lingering closes, history expiry */
+    uv_timer_t grace_timer;                   /* shutdown deadline */
+    uv_timer_t delay_timer;                   /* worker 0: delayed messages due (src/delay) */
+    int delay_taking;                         /* cluster: a take script is under way */
+    hr_list_t conns;                          /* every open hr_conn_t */
+    hr_list_t subs;                           /* every live hr_sub_t */
+    hr_list_t dirty;                          /* connections with corked frames */
+    hr_list_t after_drain;                    /* hr_task_t to run after the inbox drain */
+    hr_timeq_t timeouts;                      /* parked long polls */
+    int corked;                               /* draining the inbox: gather writes */
+    int stopping;                             /* shutdown begun */
+    uint64_t grace_deadline_ms;               /* loop time when shutdown stops waiting */
+    uint64_t next_conn_id;                    /* for logs */
+    atomic_size_t conns_now[HR_CONN_KINDS];   /* open connections by kind */
+    atomic_uint_fast64_t bytes_out;           /* written to sockets */
+    atomic_uint_fast64_t loop_lag_ns;         /* how late the last housekeeping tick ran */
+    uint64_t tick_due_ns;                     /* when the next one should run */
     void *front_state; /* the front end's per-worker state (http/h1.c: its Date cache); free() */
     char read_buf[64 * 1024]; /* shared by all reads: parsed synchronously, then reused */
 } hr_worker_t;
@@ -76,7 +74,7 @@ typedef struct hr_worker_s {
 /* Binds the port the process claimed (core/listen.h), sharing it with the other workers via
  * SO_REUSEPORT, without starting the thread. */
 int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const hr_config_t *config,
-                   hr_broker_t *broker, int port);
+                   hr_broker_t *broker);
 int hr_worker_start(hr_worker_t *worker);
 /* Thread-safe: asks the worker to shut down gracefully. */
 void hr_worker_stop(hr_worker_t *worker);

@@ -6,7 +6,9 @@ import net from 'node:net';
 const BIN = process.env.HERALD_BIN || new URL('../../../build/asan/herald', import.meta.url).pathname;
 
 export async function startHerald(args = [], { env = {} } = {}) {
-  const child = spawn(BIN, ['--listen', '127.0.0.1:0', ...args], {
+  // --listen repeats (each adds an address): a test naming its own replaces the free port.
+  const listen = args.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
+  const child = spawn(BIN, [...listen, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
