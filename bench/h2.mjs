@@ -1,5 +1,7 @@
-// SSE fan-out over HTTP/1.1, HTTPS/1.1, HTTP/2 over TLS and h2c (issue 20), with one client
-// (Node's http, https and http2 modules) for every row: SUBS subscribers of one topic, MSGS
+// SSE fan-out over HTTP/1.1, HTTPS/1.1, HTTP/2 over TLS (one stream per connection, as many
+// browsers with one EventSource each; and 100 per connection, as pages with many) and h2c (100
+// per connection), with one client (Node's http, https and http2 modules) for every row:
+// SUBS subscribers of one topic, MSGS
 // messages published one at a time (each publish answered before the next), every event
 // timestamped. Per row: deliveries/s, herald's CPU per delivery (utime+stime from /proc), and
 // the p50/p99 from publish to receipt. First (RSS only grows), the memory of idle HTTP/2
@@ -59,11 +61,12 @@ function reader(latencies, onEvent) {
 async function subscribe(mode, topic, n, latencies, onEvent) {
   const url = `/v1/topics/${topic}/events`;
   const closers = [];
-  if (mode === 'h2' || mode === 'h2c') {
-    for (let s = 0; s < n; s += PER_SESSION) {
-      const session = mode === 'h2' ? http2.connect(tlsBase, { ca }) : http2.connect(plainBase);
+  if (mode.startsWith('h2')) {
+    const perSession = mode === 'h2x1' ? 1 : PER_SESSION; // h2x1: one browser, one stream each
+    for (let s = 0; s < n; s += perSession) {
+      const session = mode === 'h2c' ? http2.connect(plainBase) : http2.connect(tlsBase, { ca });
       session.on('error', () => {});
-      for (let i = s; i < Math.min(n, s + PER_SESSION); i++) {
+      for (let i = s; i < Math.min(n, s + perSession); i++) {
         const req = session.request({ ':path': url });
         req.setEncoding('utf8');
         req.on('data', reader(latencies, onEvent));
@@ -133,7 +136,7 @@ async function idleStreams() {
 
 const idle = await idleStreams(); // first: RSS only grows, so it is measured on a fresh heap
 const rows = [];
-for (const mode of ['h1', 'https1', 'h2', 'h2c']) rows.push(await fanout(mode));
+for (const mode of ['h1', 'https1', 'h2x1', 'h2', 'h2c']) rows.push(await fanout(mode));
 child.kill('SIGTERM');
 rmSync(dir, { recursive: true, force: true });
 writeFileSync(1, `${JSON.stringify({ subs: SUBS, msgs: MSGS, rows, idle }, null, 1)}\n`);

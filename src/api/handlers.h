@@ -12,9 +12,6 @@ void hr_handle_stats(hr_exchange_t *ex);
 void hr_handle_publish(hr_exchange_t *ex);
 void hr_handle_messages(hr_exchange_t *ex);
 void hr_handle_kick(hr_exchange_t *ex);
-void hr_handle_sse(hr_exchange_t *ex);            /* transport/sse.c */
-void hr_handle_ws(hr_exchange_t *ex);             /* transport/ws.c */
-void hr_handle_poll(hr_exchange_t *ex);           /* transport/poll.c */
 void hr_handle_asset(hr_exchange_t *ex);          /* api/assets.c: herald.js, its types, the demo */
 void hr_handle_user_presence(hr_exchange_t *ex);  /* api/presence.c */
 void hr_handle_presence_query(hr_exchange_t *ex); /* api/presence.c */

@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/server.h"
+#include "transport/registry.h"
 #include "core/version.h"
 #include "pool/pool.h"
 #include "presence/presence.h"
@@ -47,13 +48,13 @@ static void histogram(hr_buf_t *out, const char *name, const char *help,
 
 static void connections(hr_buf_t *out, hr_server_t *server)
 {
-    static const char *const kinds[HR_CONN_KINDS] = {"http", "sse", "ws", "poll"};
     head(out, "herald_connections", "gauge", "Open connections by transport.");
     for (int kind = 0; kind < HR_CONN_KINDS; kind++) {
         size_t total = 0;
         for (unsigned w = 0; w < server->nworkers; w++)
             total += atomic_load(&server->workers[w].conns_now[kind]);
-        hr_buf_printf(out, "herald_connections{transport=\"%s\"} %zu\n", kinds[kind], total);
+        hr_buf_printf(out, "herald_connections{transport=\"%s\"} %zu\n", hr_conn_kind_name(kind),
+                      total);
     }
     head(out, "herald_worker_loop_lag_seconds", "gauge",
          "How late each worker's once-a-second timer last ran: time its loop was busy.");

@@ -5,6 +5,7 @@
 #include "api/handlers.h"
 #include "bus/bus.h"
 #include "core/server.h"
+#include "transport/registry.h"
 #include "core/version.h"
 #include "presence/presence.h"
 #include "pool/pool.h"
@@ -53,7 +54,6 @@ static json_t *bus_stats(hr_bus_t *bus)
 
 json_t *hr_api_stats_json(hr_server_t *server)
 {
-    static const char *const kind_names[HR_CONN_KINDS] = {"http", "sse", "ws", "poll"};
     json_t *conns = json_object(), *workers = json_array();
     size_t totals[HR_CONN_KINDS] = {0};
     uint64_t bytes_out = 0;
@@ -63,13 +63,13 @@ json_t *hr_api_stats_json(hr_server_t *server)
         for (int kind = 0; kind < HR_CONN_KINDS; kind++) {
             size_t now = atomic_load(&worker->conns_now[kind]);
             totals[kind] += now;
-            json_object_set_new(row, kind_names[kind], json_integer((json_int_t)now));
+            json_object_set_new(row, hr_conn_kind_name(kind), json_integer((json_int_t)now));
         }
         bytes_out += atomic_load(&worker->bytes_out);
         json_array_append_new(workers, row);
     }
     for (int kind = 0; kind < HR_CONN_KINDS; kind++)
-        json_object_set_new(conns, kind_names[kind], json_integer((json_int_t)totals[kind]));
+        json_object_set_new(conns, hr_conn_kind_name(kind), json_integer((json_int_t)totals[kind]));
     hr_broker_stats_t stats;
     hr_broker_stats(server->broker, &stats);
     int64_t uptime_ms = hr_clock_unix_ms() - server->started_ms;

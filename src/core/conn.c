@@ -409,6 +409,18 @@ int hr_conn_write(hr_conn_t *conn, const char *bytes, size_t len, hr_msg_t *msg)
     return send_bufs(conn, &buf, &owner, 1);
 }
 
+static int conn_stream_write(hr_stream_t *stream, const char *bytes, size_t len, hr_msg_t *msg)
+{
+    return hr_conn_write(stream->carrier, bytes, len, msg);
+}
+
+static void conn_stream_end(hr_stream_t *stream)
+{
+    hr_conn_finish(stream->carrier);
+}
+
+const hr_stream_ops_t hr_conn_stream_ops = {conn_stream_write, conn_stream_end};
+
 void hr_conn_uncork(hr_worker_t *worker)
 {
     worker->corked = 0;

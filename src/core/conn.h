@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "core/msg.h"
+#include "core/stream.h"
 #include "core/worker.h"
 
 typedef struct hr_conn_s hr_conn_t;
@@ -80,6 +81,10 @@ void hr_conn_uncork(hr_worker_t *worker);
  * client back) until hr_conn_resume. Idempotent. */
 void hr_conn_pause(hr_conn_t *conn);
 void hr_conn_resume(hr_conn_t *conn);
+
+/* A whole connection as a stream (carrier: the hr_conn_t): write is hr_conn_write, end is
+ * hr_conn_finish. What a protocol that took the connection over (WebSocket) writes through. */
+extern const hr_stream_ops_t hr_conn_stream_ops;
 
 /* Sends what is queued, then closes. */
 void hr_conn_finish(hr_conn_t *conn);

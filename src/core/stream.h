@@ -21,6 +21,7 @@ typedef struct hr_stream_ops_s {
 
 struct hr_stream_s {
     const hr_stream_ops_t *ops;
+    void *carrier; /* the implementer's object, where it is not the stream's container */
     /* Set by the stream's user; called once when the stream is gone for good (client left,
      * end finished, server closing). The user frees its state there. */
     void (*on_close)(hr_stream_t *stream);

@@ -8,6 +8,7 @@
 #include "core/server.h"
 #include "http/api.h"
 #include "presence/presence.h"
+#include "transport/registry.h"
 
 typedef void (*handler_fn)(hr_exchange_t *ex);
 
@@ -17,14 +18,9 @@ static const handler_fn handlers[] = {
     [HR_ROUTE_STATS] = hr_handle_stats,
     [HR_ROUTE_PUBLISH] = hr_handle_publish,
     [HR_ROUTE_PUBLISH_MANY] = hr_handle_publish,
-    [HR_ROUTE_TOPIC_EVENTS] = hr_handle_sse,
-    [HR_ROUTE_EVENTS] = hr_handle_sse,
     [HR_ROUTE_TOPIC_MESSAGES] = hr_handle_messages,
     [HR_ROUTE_TOPIC_SUBSCRIBERS] = hr_handle_kick,
     [HR_ROUTE_USER_MESSAGES] = hr_handle_publish,
-    [HR_ROUTE_WS] = hr_handle_ws,
-    [HR_ROUTE_TOPIC_POLL] = hr_handle_poll,
-    [HR_ROUTE_POLL] = hr_handle_poll,
     [HR_ROUTE_ASSET] = hr_handle_asset,
     [HR_ROUTE_USER_PRESENCE] = hr_handle_user_presence,
     [HR_ROUTE_USER_SIGNAL] = hr_handle_signal,
@@ -75,6 +71,7 @@ void hr_api_dispatch(hr_conn_t *conn, hr_request_t *req, const hr_exchange_ops_t
     if (origin) ex.cors_origin = hr_config_cors_allow(conn->worker->config, origin, origin_len);
 
     int status = hr_route(ex.method, req->path, req->path_len, &ex.route);
+    if (status == 404) status = hr_transport_route(ex.method, req->path, req->path_len, &ex.route);
     if (status == 404) {
         hr_respond_error(&ex, 404, "no such route");
         return;
@@ -108,7 +105,10 @@ void hr_api_dispatch(hr_conn_t *conn, hr_request_t *req, const hr_exchange_ops_t
             return;
         }
     }
-    handlers[ex.route.id](&ex);
+    if (ex.route.id == HR_ROUTE_TRANSPORT)
+        ((const hr_transport_def_t *)ex.route.owner)->handle(&ex);
+    else
+        handlers[ex.route.id](&ex);
     if (!ex.responded) hr_respond_error(&ex, 500, "handler gave no answer");
     free(ex.query_buf);
 }

@@ -34,9 +34,9 @@ hr_pending_t *hr_defer(hr_exchange_t *ex)
 }
 
 int hr_exchange_upgrade(hr_exchange_t *ex, const char *protocol, const char *extra_headers,
-                        const hr_conn_proto_t *proto, void *state)
+                        const hr_conn_proto_t *proto, void *state, hr_stream_t *out)
 {
-    return ex->ops->upgrade(ex, protocol, extra_headers, proto, state);
+    return ex->ops->upgrade(ex, protocol, extra_headers, proto, state, out);
 }
 
 void hr_exchange_set_kind(hr_exchange_t *ex, enum hr_conn_kind kind)

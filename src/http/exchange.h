@@ -26,10 +26,10 @@ typedef struct hr_exchange_ops_s {
     hr_pending_t *(*queued)(hr_exchange_t *ex);
     hr_pending_t *(*defer)(hr_exchange_t *ex);
     /* Answers 101 Switching Protocols to `protocol` with `extra_headers`, then the connection
-     * speaks `proto` (WebSocket). -1 when the answer could not be written (the connection is
-     * closing and keeps its protocol). */
+     * speaks `proto` (WebSocket), which writes through `out` (filled in). -1 when the answer
+     * could not be written (the connection is closing and keeps its protocol). */
     int (*upgrade)(hr_exchange_t *ex, const char *protocol, const char *extra_headers,
-                   const hr_conn_proto_t *proto, void *state);
+                   const hr_conn_proto_t *proto, void *state, hr_stream_t *out);
     /* Counts the exchange as a client of a transport (SSE, long poll) in the stats: on
      * HTTP/1.1 the connection, on HTTP/2 the stream. */
     void (*set_kind)(hr_exchange_t *ex, enum hr_conn_kind kind);
@@ -74,9 +74,10 @@ hr_pending_t *hr_respond_queued(hr_exchange_t *ex);
 /* As hr_respond_later, but the request is kept so pending->ops->redispatch can run its handler
  * again (cluster mode, once its topics are live here). */
 hr_pending_t *hr_defer(hr_exchange_t *ex);
-/* Answers 101 and hands the connection to `proto` (WebSocket); -1 when it could not. */
+/* Answers 101 and hands the connection to `proto` (WebSocket), which writes through `out`;
+ * -1 when it could not. */
 int hr_exchange_upgrade(hr_exchange_t *ex, const char *protocol, const char *extra_headers,
-                        const hr_conn_proto_t *proto, void *state);
+                        const hr_conn_proto_t *proto, void *state, hr_stream_t *out);
 
 void hr_exchange_set_kind(hr_exchange_t *ex, enum hr_conn_kind kind);
 

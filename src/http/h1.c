@@ -670,7 +670,7 @@ static void h1_on_timeout(hr_conn_t *conn)
 }
 
 static int h1_upgrade(hr_exchange_t *ex, const char *protocol, const char *extra_headers,
-                      const hr_conn_proto_t *proto, void *state)
+                      const hr_conn_proto_t *proto, void *state, hr_stream_t *out)
 {
     hr_buf_t head = {0};
     hr_buf_printf(
@@ -683,6 +683,7 @@ static int h1_upgrade(hr_exchange_t *ex, const char *protocol, const char *extra
         hr_conn_close(ex->conn);
         return -1;
     }
+    *out = (hr_stream_t){.ops = &hr_conn_stream_ops, .carrier = ex->conn};
     hr_conn_upgrade(ex->conn, proto, state);
     return 0;
 }

@@ -31,6 +31,9 @@
  * nghttp2 ends the connection (rapid reset, CVE-2023-44487). */
 #define H2_RESET_BURST 1000
 #define H2_RESET_RATE  33
+/* What all of a connection's streams may hold behind shut windows, in --max-outbound: without
+ * it, 128 streams each just under the bound would make one connection hold 128 of them. */
+#define H2_CONN_OUTBOUND 4
 
 typedef struct h2_chunk_s {
     struct h2_chunk_s *next;
@@ -76,6 +79,7 @@ struct h2_s {
     int goaway;      /* the server is stopping: no new streams, finish when none is left */
     uv_timer_t kick; /* sends on the next loop turn; its close callback frees this */
     int kick_armed;
+    size_t queued; /* bytes in all the streams' chains */
 };
 
 static const hr_exchange_ops_t h2_exchange_ops;
@@ -140,6 +144,7 @@ static void chunk_free_all(h2_stream_t *st)
         free(chunk);
     }
     st->head = st->tail = NULL;
+    st->h2->queued -= st->queued;
     st->queued = st->head_off = 0;
 }
 
@@ -168,6 +173,7 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, siz
         }
     }
     st->queued -= copied;
+    st->h2->queued -= copied;
     st->bytes_out += copied;
     if (!st->head && st->eof) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -196,6 +202,7 @@ static int queue_bytes(h2_stream_t *st, const char *bytes, size_t len, hr_msg_t 
         st->head = chunk;
     st->tail = chunk;
     st->queued += len;
+    st->h2->queued += len;
     return 0;
 }
 
@@ -399,8 +406,9 @@ static hr_pending_t *h2_defer(hr_exchange_t *ex)
 /* WebSocket needs RFC 8441's extended CONNECT, which herald does not offer (docs/HTTP2.md):
  * browsers open WebSockets over HTTP/1.1 then, so this is reached only by a forged request. */
 static int h2_upgrade(hr_exchange_t *ex, const char *protocol, const char *extra_headers,
-                      const hr_conn_proto_t *proto, void *state)
+                      const hr_conn_proto_t *proto, void *state, hr_stream_t *out)
 {
+    (void)out;
     (void)protocol;
     (void)extra_headers;
     (void)proto;
@@ -432,10 +440,16 @@ static int h2_stream_write(hr_stream_t *stream, const char *bytes, size_t len, h
 {
     h2_stream_t *st = hr_container_of(stream, h2_stream_t, stream);
     if (st->cut || st->eof || st->h2->conn->closing) return HR_ESHUTDOWN;
-    if (st->queued && st->queued + len > st->h2->conn->worker->config->max_outbound_bytes) {
+    size_t limit = st->h2->conn->worker->config->max_outbound_bytes;
+    if (st->queued && st->queued + len > limit) {
         /* Its window stays shut (the client reads nothing): the same bound as a connection,
          * and only this stream pays; it resumes from history when it comes back. */
         cut_stream(st, "stream window shut past --max-outbound");
+        return HR_ELIMIT;
+    }
+    if (st->queued && st->h2->queued + len > H2_CONN_OUTBOUND * limit) {
+        /* Many streams each under the bound, all shut: the connection's own budget. */
+        cut_stream(st, "streams' windows shut past 4 x --max-outbound");
         return HR_ELIMIT;
     }
     if (queue_bytes(st, bytes, len, msg) != 0) {

@@ -2,51 +2,43 @@
 
 #include "http/router.h"
 
-typedef struct route_s {
-    const char *pattern; /* segments; "{topic}" captures one */
-    unsigned methods;    /* enum hr_method bits */
-    enum hr_route_id id;
-    const char *allow;
-} route_t;
+typedef hr_route_entry_t route_t;
 
 static const route_t routes[] = {
-    {"/healthz", HR_GET | HR_HEAD, HR_ROUTE_HEALTH, "GET, HEAD, OPTIONS"},
-    {"/v1/stats", HR_GET | HR_HEAD, HR_ROUTE_STATS, "GET, HEAD, OPTIONS"},
-    {"/metrics", HR_GET | HR_HEAD, HR_ROUTE_METRICS, "GET, HEAD, OPTIONS"},
-    {"/v1/stats/stream", HR_GET, HR_ROUTE_STATS_STREAM, "GET, OPTIONS"},
-    {"/v1/topics", HR_GET | HR_HEAD, HR_ROUTE_TOPICS, "GET, HEAD, OPTIONS"},
-    {"/dashboard", HR_GET | HR_HEAD, HR_ROUTE_ASSET, "GET, HEAD"},
-    {"/v1/publish", HR_POST, HR_ROUTE_PUBLISH_MANY, "POST, OPTIONS"},
-    {"/v1/events", HR_GET, HR_ROUTE_EVENTS, "GET, OPTIONS"},
-    {"/v1/ws", HR_GET, HR_ROUTE_WS, "GET"},
-    {"/v1/poll", HR_GET, HR_ROUTE_POLL, "GET, OPTIONS"},
-    {"/herald.js", HR_GET | HR_HEAD, HR_ROUTE_ASSET, "GET, HEAD"},
-    {"/herald.d.ts", HR_GET | HR_HEAD, HR_ROUTE_ASSET, "GET, HEAD"},
-    {"/demo", HR_GET | HR_HEAD, HR_ROUTE_ASSET, "GET, HEAD"},
-    {"/demo/call", HR_GET | HR_HEAD, HR_ROUTE_ASSET, "GET, HEAD"},
-    {"/v1/presence/query", HR_POST, HR_ROUTE_PRESENCE_QUERY, "POST, OPTIONS"},
-    {"/v1/topics/{topic}", HR_POST, HR_ROUTE_PUBLISH, "POST, OPTIONS"},
-    {"/v1/topics/{topic}/events", HR_GET, HR_ROUTE_TOPIC_EVENTS, "GET, OPTIONS"},
-    {"/v1/topics/{topic}/messages", HR_GET | HR_HEAD, HR_ROUTE_TOPIC_MESSAGES,
-     "GET, HEAD, OPTIONS"},
-    {"/v1/topics/{topic}/poll", HR_GET, HR_ROUTE_TOPIC_POLL, "GET, OPTIONS"},
-    {"/v1/topics/{topic}/subscribers", HR_DELETE, HR_ROUTE_TOPIC_SUBSCRIBERS, "DELETE, OPTIONS"},
-    {"/v1/users/{topic}/messages", HR_POST, HR_ROUTE_USER_MESSAGES, "POST, OPTIONS"},
-    {"/v1/users/{topic}/presence", HR_GET | HR_HEAD, HR_ROUTE_USER_PRESENCE, "GET, HEAD, OPTIONS"},
-    {"/v1/users/{topic}/signal", HR_POST, HR_ROUTE_USER_SIGNAL, "POST, OPTIONS"},
-    {"/v1/topics/{topic}/presence", HR_GET | HR_HEAD, HR_ROUTE_TOPIC_PRESENCE,
-     "GET, HEAD, OPTIONS"},
+    {"/healthz", HR_GET | HR_HEAD, HR_ROUTE_HEALTH, "GET, HEAD, OPTIONS", NULL},
+    {"/v1/stats", HR_GET | HR_HEAD, HR_ROUTE_STATS, "GET, HEAD, OPTIONS", NULL},
+    {"/metrics", HR_GET | HR_HEAD, HR_ROUTE_METRICS, "GET, HEAD, OPTIONS", NULL},
+    {"/v1/stats/stream", HR_GET, HR_ROUTE_STATS_STREAM, "GET, OPTIONS", NULL},
+    {"/v1/topics", HR_GET | HR_HEAD, HR_ROUTE_TOPICS, "GET, HEAD, OPTIONS", NULL},
+    {"/dashboard", HR_GET | HR_HEAD, HR_ROUTE_ASSET, "GET, HEAD", NULL},
+    {"/v1/publish", HR_POST, HR_ROUTE_PUBLISH_MANY, "POST, OPTIONS", NULL},
+    {"/herald.js", HR_GET | HR_HEAD, HR_ROUTE_ASSET, "GET, HEAD", NULL},
+    {"/herald.d.ts", HR_GET | HR_HEAD, HR_ROUTE_ASSET, "GET, HEAD", NULL},
+    {"/demo", HR_GET | HR_HEAD, HR_ROUTE_ASSET, "GET, HEAD", NULL},
+    {"/demo/call", HR_GET | HR_HEAD, HR_ROUTE_ASSET, "GET, HEAD", NULL},
+    {"/v1/presence/query", HR_POST, HR_ROUTE_PRESENCE_QUERY, "POST, OPTIONS", NULL},
+    {"/v1/topics/{topic}", HR_POST, HR_ROUTE_PUBLISH, "POST, OPTIONS", NULL},
+    {"/v1/topics/{topic}/messages", HR_GET | HR_HEAD, HR_ROUTE_TOPIC_MESSAGES, "GET, HEAD, OPTIONS",
+     NULL},
+    {"/v1/topics/{topic}/subscribers", HR_DELETE, HR_ROUTE_TOPIC_SUBSCRIBERS, "DELETE, OPTIONS",
+     NULL},
+    {"/v1/users/{topic}/messages", HR_POST, HR_ROUTE_USER_MESSAGES, "POST, OPTIONS", NULL},
+    {"/v1/users/{topic}/presence", HR_GET | HR_HEAD, HR_ROUTE_USER_PRESENCE, "GET, HEAD, OPTIONS",
+     NULL},
+    {"/v1/users/{topic}/signal", HR_POST, HR_ROUTE_USER_SIGNAL, "POST, OPTIONS", NULL},
+    {"/v1/topics/{topic}/presence", HR_GET | HR_HEAD, HR_ROUTE_TOPIC_PRESENCE, "GET, HEAD, OPTIONS",
+     NULL},
     {"/v1/users/{topic}/devices/{token}", HR_PUT | HR_DELETE, HR_ROUTE_DEVICE,
-     "PUT, DELETE, OPTIONS"},
-    {"/v1/users/{topic}/devices", HR_GET | HR_HEAD, HR_ROUTE_DEVICES, "GET, HEAD, OPTIONS"},
-    {"/v1/fcm/dead", HR_GET | HR_HEAD, HR_ROUTE_FCM_DEAD, "GET, HEAD, OPTIONS"},
-    {"/v1/delayed", HR_GET | HR_HEAD, HR_ROUTE_DELAYED, "GET, HEAD, OPTIONS"},
-    {"/v1/delayed/{topic}", HR_DELETE, HR_ROUTE_DELAYED, "DELETE, OPTIONS"},
-    {"/v1/pools", HR_GET | HR_HEAD, HR_ROUTE_POOLS, "GET, HEAD, OPTIONS"},
+     "PUT, DELETE, OPTIONS", NULL},
+    {"/v1/users/{topic}/devices", HR_GET | HR_HEAD, HR_ROUTE_DEVICES, "GET, HEAD, OPTIONS", NULL},
+    {"/v1/fcm/dead", HR_GET | HR_HEAD, HR_ROUTE_FCM_DEAD, "GET, HEAD, OPTIONS", NULL},
+    {"/v1/delayed", HR_GET | HR_HEAD, HR_ROUTE_DELAYED, "GET, HEAD, OPTIONS", NULL},
+    {"/v1/delayed/{topic}", HR_DELETE, HR_ROUTE_DELAYED, "DELETE, OPTIONS", NULL},
+    {"/v1/pools", HR_GET | HR_HEAD, HR_ROUTE_POOLS, "GET, HEAD, OPTIONS", NULL},
     {"/v1/pools/{topic}/{token}", HR_GET | HR_POST | HR_DELETE, HR_ROUTE_POOL,
-     "GET, POST, DELETE, OPTIONS"},
+     "GET, POST, DELETE, OPTIONS", NULL},
     {"/v1/pools/{topic}/{token}/members", HR_GET | HR_HEAD, HR_ROUTE_POOL_MEMBERS,
-     "GET, HEAD, OPTIONS"},
+     "GET, HEAD, OPTIONS", NULL},
 };
 
 /* Matches `path` against `pattern`; a "{topic}" or "{token}" segment takes one non-empty path
@@ -75,17 +67,24 @@ static int path_matches(const char *pattern, const char *path, size_t len, hr_ro
     return pos == len;
 }
 
-int hr_route(enum hr_method method, const char *path, size_t len, hr_route_match_t *match)
+int hr_route_in(const hr_route_entry_t *table, size_t n, enum hr_method method, const char *path,
+                size_t len, hr_route_match_t *match)
 {
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        const route_t *route = &routes[i];
+    for (size_t i = 0; i < n; i++) {
+        const route_t *route = &table[i];
         if (!path_matches(route->pattern, path, len, match)) continue;
         match->id = route->id;
         match->allow = route->allow;
+        match->owner = route->owner;
         if (method == HR_OPTIONS || (route->methods & method)) return 200;
         return 405;
     }
     return 404;
+}
+
+int hr_route(enum hr_method method, const char *path, size_t len, hr_route_match_t *match)
+{
+    return hr_route_in(routes, sizeof routes / sizeof routes[0], method, path, len, match);
 }
 
 enum hr_method hr_method_parse(const char *name, size_t len)

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/sub.h"
+#include "transport/registry.h"
 
 #define DEFAULT_LIMIT 100
 #define MAX_LIMIT     1000
@@ -218,7 +219,7 @@ static void park(hr_exchange_t *ex, poll_t *poll, const poll_args_t *args, uint6
     hr_timeq_add(&ex->worker->timeouts, &poll->timeout, (unsigned)args->timeout_s, on_timeout);
 }
 
-void hr_handle_poll(hr_exchange_t *ex)
+static void handle_poll(hr_exchange_t *ex)
 {
     size_t max = ex->worker->config->max_topics_per_sub, n = 0;
     const char **names = malloc((2 * max + 1) * sizeof *names);
@@ -265,3 +266,11 @@ done:
     free(names);
     free(lens);
 }
+
+static const hr_route_entry_t poll_routes[] = {
+    {"/v1/topics/{topic}/poll", HR_GET, HR_ROUTE_TRANSPORT, "GET, OPTIONS", &hr_poll_def},
+    {"/v1/poll", HR_GET, HR_ROUTE_TRANSPORT, "GET, OPTIONS", &hr_poll_def},
+};
+
+const hr_transport_def_t hr_poll_def = {"poll", HR_CONN_POLL, handle_poll, poll_routes,
+                                        sizeof poll_routes / sizeof poll_routes[0]};

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/sub.h"
 #include "transport/sse_encode.h"
+#include "transport/registry.h"
 
 typedef struct sse_sub_s {
     hr_sub_t sub;                   /* broker membership */
@@ -193,7 +194,7 @@ static int replay_history(sse_sub_t *sse, const hr_replay_t *replay)
 
 static const char sse_headers[] = "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
 
-void hr_handle_sse(hr_exchange_t *ex)
+static void handle_sse(hr_exchange_t *ex)
 {
     const hr_config_t *config = ex->worker->config;
     size_t max = config->max_topics_per_sub;
@@ -266,3 +267,11 @@ fail:
     free(names);
     free(lens);
 }
+
+static const hr_route_entry_t sse_routes[] = {
+    {"/v1/topics/{topic}/events", HR_GET, HR_ROUTE_TRANSPORT, "GET, OPTIONS", &hr_sse_def},
+    {"/v1/events", HR_GET, HR_ROUTE_TRANSPORT, "GET, OPTIONS", &hr_sse_def},
+};
+
+const hr_transport_def_t hr_sse_def = {"sse", HR_CONN_SSE, handle_sse, sse_routes,
+                                       sizeof sse_routes / sizeof sse_routes[0]};

@@ -18,6 +18,7 @@
 #include "transport/ws.h"
 #include "transport/ws_deflate.h"
 #include "transport/ws_frame.h"
+#include "transport/registry.h"
 
 #define WS_MAX_FRAGMENTS 100000 /* a message in more pieces than this is cut off (1009) */
 #define WS_KEEP_BUFFER   4096   /* message buffers above this are freed after each message */
@@ -39,7 +40,8 @@ int hr_ws_send(hr_ws_t *ws, int opcode, const void *payload, size_t len)
     hr_buf_t out = {0};
     hr_buf_append(&out, (const char *)header, header_len);
     hr_buf_append(&out, payload, len);
-    int rc = hr_buf_failed(&out) ? HR_ENOMEM : hr_conn_write(ws->conn, out.data, out.len, NULL);
+    int rc =
+        hr_buf_failed(&out) ? HR_ENOMEM : ws->out.ops->write(&ws->out, out.data, out.len, NULL);
     hr_buf_free(&out);
     return rc;
 }
@@ -61,7 +63,7 @@ static void send_close(hr_ws_t *ws, unsigned code, const char *reason)
     }
     hr_ws_send(ws, HR_WS_CLOSE, payload, len);
     ws->close_sent = 1;
-    hr_conn_finish(ws->conn);
+    ws->out.ops->end(&ws->out);
 }
 
 static void fail(hr_ws_t *ws, unsigned code, const char *reason)
@@ -210,7 +212,7 @@ static void on_close_frame(hr_ws_t *ws, const uint8_t *payload, size_t len)
     }
     hr_debug("ws.peer_close", "conn=%llu code=%u", (unsigned long long)ws->conn->id, code);
     send_close(ws, code, ""); /* echo the code; no-op when we closed first */
-    hr_conn_finish(ws->conn);
+    ws->out.ops->end(&ws->out);
 }
 
 static void on_frame(hr_ws_t *ws, const hr_ws_frame_t *frame, uint8_t *payload)
@@ -498,7 +500,7 @@ static int identify(hr_exchange_t *ex, hr_ws_t *ws)
     return -1;
 }
 
-void hr_handle_ws(hr_exchange_t *ex)
+static void handle_ws(hr_exchange_t *ex)
 {
     const char *key;
     size_t key_len, len;
@@ -532,7 +534,7 @@ void hr_handle_ws(hr_exchange_t *ex)
     ws->opened_bytes = ex->conn->bytes_written;
     /* The front end answers 101 and hands the connection over; nothing runs on it until this
      * handler returns, so the rest of `ws` is set up below. */
-    if (hr_exchange_upgrade(ex, "websocket", headers, &ws_proto, ws) != 0) {
+    if (hr_exchange_upgrade(ex, "websocket", headers, &ws_proto, ws, &ws->out) != 0) {
         free(ws->token);
         free(ws);
         return;
@@ -556,3 +558,10 @@ void hr_handle_ws(hr_exchange_t *ex)
     hr_debug("ws.open", "conn=%llu peer=%s deflate=%d subprotocol=%d",
              (unsigned long long)ex->conn->id, ex->conn->peer, ws->deflate.enabled, herald_v1);
 }
+
+static const hr_route_entry_t ws_routes[] = {
+    {"/v1/ws", HR_GET, HR_ROUTE_TRANSPORT, "GET", &hr_ws_def},
+};
+
+const hr_transport_def_t hr_ws_def = {"ws", HR_CONN_WS, handle_ws, ws_routes,
+                                      sizeof ws_routes / sizeof ws_routes[0]};

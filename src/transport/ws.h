@@ -16,7 +16,8 @@
 #define HR_WS_SUBPROTOCOL "herald.v1"
 
 typedef struct hr_ws_s {
-    hr_conn_t *conn;
+    hr_conn_t *conn; /* reads frames (its protocol); logs its id and peer */
+    hr_stream_t out; /* frames go out through it: the front end's, from the upgrade */
     hr_worker_t *worker;
     uint64_t opened_ns, opened_bytes; /* --access-log: the session's line when it ends */
     hr_sub_t ctl;                     /* in worker->subs: pings and shutdown for the connection */

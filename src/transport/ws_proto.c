@@ -140,7 +140,7 @@ static int deliver_to(hr_ws_t *ws, hr_msg_t *msg)
         }
     }
     if (!enc) return HR_ENOMEM;
-    return hr_conn_write(ws->conn, enc->bytes, enc->len, msg);
+    return ws->out.ops->write(&ws->out, enc->bytes, enc->len, msg);
 }
 
 /* ---- replies ----------------------------------------------------------------------------- */

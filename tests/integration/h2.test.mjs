@@ -150,6 +150,24 @@ test('a stream whose window stays shut is reset alone once over --max-outbound; 
   conn.socket.destroy();
 });
 
+test('streams each under --max-outbound but together over 4 x it are cut: the connection has a budget too', async () => {
+  const conn = connect(h.port);
+  const settings = Buffer.alloc(6);
+  settings.writeUInt16BE(4, 0); // SETTINGS_INITIAL_WINDOW_SIZE 0: every stream's window shut
+  conn.send(frame(T.SETTINGS, 0, 0, settings));
+  for (let i = 0; i < 6; i++)
+    conn.send(frame(T.HEADERS, F.END_STREAM | F.END_HEADERS, 1 + 2 * i, requestBlock('GET', `/v1/topics/budget-${i}/events`)));
+  await waitFor(async () => (await stats(h.url)).connections.sse >= 6, { what: 'six streams open' });
+  const payload = 'y'.repeat(4000);
+  for (let n = 0; n < 55; n++) // 220 KB a stream, under the 256 KiB bound; 1.3 MB in all, over 1 MiB
+    for (let i = 0; i < 6; i++) await publish(h.url, `budget-${i}`, payload);
+  await waitFor(() => conn.resets(8).length >= 1, { what: 'a stream reset' });
+  assert.match(h.log, /conn\.slow_consumer conn=\d+ stream=\d+ peer=\S+ reason="streams' windows shut past 4 x --max-outbound"/);
+  assert.ok(conn.resets(8).length < 6, 'the streams under the budget go on');
+  assert.equal(conn.closed, false);
+  conn.socket.destroy();
+});
+
 test('a client opening more streams than --h2-max-streams allows gets GOAWAY; its streams are released', async () => {
   const conn = connect(h.port);
   await waitFor(() => conn.frames.some((f) => f.type === T.SETTINGS && !(f.flags & F.ACK)), { what: "the server's SETTINGS" });
