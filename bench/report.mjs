@@ -79,7 +79,7 @@ for (const scenario of scenarios) {
   const first = set[0];
   const cols = scenario === "publish" ? publishColumns : columns;
   md += `\n## ${scenario}\n\n${first.subscribers} subscribers, ${first.topics} topic(s), ` +
-    `${first.messages} messages at ${first.rate >= 1000000 ? "full speed" : `${first.rate}/s`}` +
+    `${first.messages} messages ${first.inflight ? `published closed-loop, at most ${first.inflight} unanswered` : `at ${first.rate >= 1000000 ? "full speed" : `${first.rate}/s`}`}` +
     `${set.some((r) => r.interval_ms) ? `, short polls every ${set.find((r) => r.interval_ms).interval_ms} ms` : ""}.\n\n`;
   md += `| ${cols.map((c) => c[0]).join(" | ")} |\n|${cols.map(() => "---").join("|")}|\n`;
   for (const row of set) md += `| ${cols.map((c) => c[1](row)).join(" | ")} |\n`;
@@ -117,7 +117,7 @@ function chartsFor(scenario) {
       ["latency_ms_p50", "Latency p50, ms (lower is better)"],
       ["bytes_in_per_delivery", "Bytes to the subscriber per delivery (lower is better)"],
       ["requests_per_delivery", "HTTP requests per delivery (lower is better)"]];
-  if (scenario === "fanout")
+  if (scenario === "fanout" || scenario.startsWith("closed"))
     return [["deliveries_per_s", "Deliveries per second (higher is better)"],
       ["server_cpu_s_per_million_deliveries", "Server CPU seconds per million deliveries (lower is better)"],
       ["latency_ms_p99", "Latency p99, ms (lower is better)"]];

@@ -7,7 +7,8 @@
 #   quick (make bench, a few minutes), full (make bench-full, medians of 3, idle up to 19k
 #   connections per process and 100k across nodes), smoke (CI: herald only, seconds).
 # Servers run one worker each (herald --workers 1, nginx worker_processes 1, Node's one thread)
-# so CPU per delivery compares like with like; "herald-2w" is herald with its default 2 workers.
+# so CPU per delivery compares like with like; "herald-2w" is herald with its default 2 workers,
+# "nchan-2w" nginx with 2, "herald-2w-wd1" herald-2w with --write-delay 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -33,7 +34,9 @@ start() { # SERVER: starts it fresh; sets $port, $pid, $pids
   case $1 in
   herald) start_herald "$work/herald.log" --workers 1 --heartbeat 60000 ;;
   herald-2w) start_herald "$work/herald.log" --workers 2 --heartbeat 60000 ;;
+  herald-2w-wd1) start_herald "$work/herald.log" --workers 2 --heartbeat 60000 --write-delay 1 ;;
   nchan) start_nchan "$work/nchan" 1 ;;
+  nchan-2w) start_nchan "$work/nchan" 2 ;;
   socketio | ws) start_node_peer "$work/peer.log" "$1" ;;
   esac
 }
@@ -45,9 +48,10 @@ run() {
   for r in $(seq "$runs"); do
     start "$server"
     local line status=0
-    line=$(./build/herald-bench --server "${server%-2w}" --port "$port" --pid "$pids" \
+    line=$(./build/herald-bench --server "${server%%-*}" --port "$port" --pid "$pids" \
       --transport "$transport" --subscribers "$4" --topics "$5" --messages "$6" --rate "$7" \
       --interval "$interval" --publishers "$publishers" --settle "$settle" \
+      --inflight "${INFLIGHT:-0}" \
       --topic "b$RANDOM" 2>"$work/bench.err") || status=$?
     stop_server
     if [ -z "$line" ]; then
@@ -70,9 +74,11 @@ smoke)
 quick | full)
   if [ "$profile" = quick ]; then
     cmp_msgs=5 busy_msgs=200 fan_subs=5000 fan_msgs=50 topics=5000 topic_msgs=10000 pubs=20000
+    closed_msgs=500
     idle_sizes=(5000)
   else
     cmp_msgs=30 busy_msgs=1000 fan_subs=10000 fan_msgs=200 topics=10000 topic_msgs=20000 pubs=50000
+    closed_msgs=2000
     idle_sizes=(1000 5000 19000)
   fi
   # transport-compare: a feed (1 message a second on one topic, 1,000 subscribers), short
@@ -95,6 +101,14 @@ quick | full)
     for t in sse ws; do run fanout "$server" "$t" "$fan_subs" 1 "$fan_msgs" 1000000; done
   done
   for server in socketio ws; do run fanout "$server" ws "$fan_subs" 1 "$fan_msgs" 1000000; done
+  # closed loop (issue 21): one keep-alive publisher that waits for each answer (--inflight 1),
+  # two workers on each side: the fan-out's subscribers and messages, and 1,000 subscribers of
+  # one topic x 2,000 messages (quick: 500) as fast as that publisher goes; herald also with
+  # --write-delay 1 (deliveries share writes for up to 1 ms)
+  for server in herald-2w herald-2w-wd1 nchan-2w; do
+    INFLIGHT=1 run closed-fanout "$server" sse "$fan_subs" 1 "$fan_msgs" 1
+    INFLIGHT=1 run closed-1k "$server" sse 1000 1 "$closed_msgs" 1
+  done
   # many topics: 10,000 topics with one subscriber each, 20,000 messages at 5,000/s (quick:
   # 5,000 topics, 10,000 messages)
   for server in herald nchan; do

@@ -66,6 +66,7 @@ struct bench_s {
     const char *prefix; /* topic name, or prefix of "PREFIX-i" when ntopics > 1 */
     const char *token;  /* --token: sent as Authorization: Bearer (SSE, publish); NULL = none */
     int nsubs, ntopics, nmsgs, rate, payload, npubs, publish, sources, interval_ms, settle_ms;
+    int inflight; /* --inflight K: closed loop, at most K publishes unanswered; 0 = open loop */
     int npids, pids[16];
     int opened, conn_errors;
     long delivered, dups, requests, publish_acked, publish_failed;

@@ -110,6 +110,7 @@ static int usage(void)
             "usage: herald-bench [--server herald|nchan|socketio|ws] "
             "[--transport sse|ws|ws-deflate|long-poll|short-poll] [--interval MS] [--port P] "
             "[--publish-port P] [--subscribers N] [--topics T] [--messages M] [--rate PER_S] "
+            "[--inflight K] "
             "[--payload BYTES] [--publishers N] [--publish 0|1] [--pid PID[,PID...]] "
             "[--topic PREFIX] [--mode fanout|echo] [--sources K] [--settle MS]\n");
     return 2;
@@ -141,6 +142,8 @@ static int parse_options(bench_t *bench, int argc, char **argv, int *port, int *
             bench->nmsgs = atoi(val);
         else if (!strcmp(opt, "--rate"))
             bench->rate = atoi(val);
+        else if (!strcmp(opt, "--inflight"))
+            bench->inflight = atoi(val);
         else if (!strcmp(opt, "--payload"))
             bench->payload = atoi(val);
         else if (!strcmp(opt, "--publishers"))
@@ -172,7 +175,7 @@ static int check_options(const bench_t *bench)
     const char *why = NULL;
     if (bench->nsubs < 1 || bench->ntopics < 1 || bench->nmsgs < 0 ||
         (bench->rate < 1 && !bench->echo) || bench->npubs < 1 || bench->sources < 1 ||
-        bench->sources > 250 || bench->payload > 60000)
+        bench->sources > 250 || bench->payload > 60000 || bench->inflight < 0)
         why = "a count out of range";
     else if (bench->srv == SRV_WS && bench->transport != TR_WS)
         why = "the ws server is measured over WebSocket only";

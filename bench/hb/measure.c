@@ -144,7 +144,8 @@ void hb_report(bench_t *bench)
 #define PCT(q)                                                                                     \
     (bench->nlat ? (double)bench->lat_us[(size_t)((double)(bench->nlat - 1) * (q))] / 1000.0 : 0)
     printf("{\"server\":\"%s\",\"transport\":\"%s%s\",\"mode\":\"%s\",\"subscribers\":%d,"
-           "\"topics\":%d,\"messages\":%d,\"rate\":%d,\"payload\":%d,\"interval_ms\":%d,"
+           "\"topics\":%d,\"messages\":%d,\"rate\":%d,\"inflight\":%d,\"payload\":%d,"
+           "\"interval_ms\":%d,"
            "\"expected\":%ld,\"delivered\":%ld,\"lost\":%ld,\"duplicates\":%ld,"
            "\"conn_errors\":%d,\"seconds\":%.3f,\"deliveries_per_s\":%.0f,"
            "\"latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
@@ -153,9 +154,9 @@ void hb_report(bench_t *bench)
            "\"publishes_acked\":%ld,\"publishes_failed\":%ld",
            server_names[bench->srv], transport_names[bench->transport],
            bench->deflate ? "-deflate" : "", bench->echo ? "echo" : "fanout", bench->nsubs,
-           bench->ntopics, bench->nmsgs, bench->rate, bench->payload,
-           bench->transport == TR_SHORT ? bench->interval_ms : 0, expected, bench->delivered,
-           expected - bench->delivered, bench->dups, bench->conn_errors, secs,
+           bench->ntopics, bench->nmsgs, bench->inflight ? 0 : bench->rate, bench->inflight,
+           bench->payload, bench->transport == TR_SHORT ? bench->interval_ms : 0, expected,
+           bench->delivered, expected - bench->delivered, bench->dups, bench->conn_errors, secs,
            secs > 0 ? (double)bench->delivered / secs : 0, PCT(0.50), PCT(0.90), PCT(0.99),
            PCT(1.0), (double)bench->requests / (double)got, (double)bench->bytes_in / (double)got,
            (double)bench->bytes_out / (double)got,

@@ -1,11 +1,16 @@
-/* The open-loop publisher: message i is due at t0 + i/rate, goes to topic i % topics over
- * publisher connection i % publishers, and carries its per-topic sequence number and due time.
- * Answers are only counted: a slow server shows as latency, not as a slower publisher. */
+/* The publisher. Open loop (the default): message i is due at t0 + i/rate, goes to topic
+ * i % topics over publisher connection i % publishers, and carries its per-topic sequence
+ * number and due time; answers are only counted, so a slow server shows as latency, not as a
+ * slower publisher. Closed loop (--inflight K): a message goes out, stamped with the time it
+ * is sent, whenever fewer than K are unanswered — K=1 is a backend that publishes, waits for
+ * the answer and publishes the next — so the server's pace sets the rate. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hb.h"
+
+static void publish_ready(bench_t *bench);
 
 static void on_pub_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
@@ -16,6 +21,7 @@ static void on_pub_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     } else {
         hb_count_answers(&pub->answers, buf->base, (size_t)nread, &pub->bench->publish_acked,
                          &pub->bench->publish_failed);
+        if (pub->bench->inflight && pub->bench->t0_ns) publish_ready(pub->bench);
     }
     free(buf->base);
 }
@@ -72,6 +78,15 @@ static void publish_one(bench_t *bench, int index, uint64_t due)
     hb_write((uv_stream_t *)&bench->pubs[index % bench->npubs].tcp, request, (size_t)n, NULL);
 }
 
+static void publish_ready(bench_t *bench)
+{
+    while (bench->sent < bench->nmsgs &&
+           bench->sent - (bench->publish_acked + bench->publish_failed) < bench->inflight) {
+        publish_one(bench, bench->sent, hb_now_ns());
+        bench->sent++;
+    }
+}
+
 static void on_tick(uv_timer_t *timer)
 {
     bench_t *bench = timer->data;
@@ -88,5 +103,8 @@ static void on_tick(uv_timer_t *timer)
 void hb_pub_begin(bench_t *bench)
 {
     bench->pub_timer.data = bench;
-    uv_timer_start(&bench->pub_timer, on_tick, 0, 1);
+    if (bench->inflight)
+        publish_ready(bench);
+    else
+        uv_timer_start(&bench->pub_timer, on_tick, 0, 1);
 }

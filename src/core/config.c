@@ -94,6 +94,10 @@ static const option_row_t options[] = {
     {"max-outbound", OPT_SIZE, "1048576",
      "unsent bytes a connection may queue before it is cut (slow consumer)",
      FIELD(max_outbound_bytes), 4096, 1ull << 32},
+    {"write-delay", OPT_MS, "0",
+     "deliveries wait up to this long to share a write with the next messages, ms (0 = send "
+     "at once; fewer system calls per delivery for that much latency)",
+     FIELD(write_delay_ms), 0, 100},
     {"max-topics", OPT_SIZE, "64", "topics in one subscription", FIELD(max_topics_per_sub), 1,
      100000},
     {"shutdown-grace", OPT_MS, "5000", "time to flush on SIGTERM before closing, ms",

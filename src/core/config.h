@@ -103,6 +103,7 @@ typedef struct hr_config_s {
     char tls_cert[1024];     /* PEM certificate chain */
     char tls_key[1024];      /* PEM private key */
     unsigned http2;          /* ALPN h2 and prior-knowledge h2c (1) or HTTP/1.1 only (0) */
+    int64_t write_delay_ms;  /* deliveries wait this long to share writes; 0 = send at once */
     unsigned h2_max_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS */
 } hr_config_t;
 

@@ -54,6 +54,11 @@ static int open_listeners(hr_worker_t *worker)
     return 0;
 }
 
+static void on_write_delay(uv_timer_t *timer)
+{
+    hr_conn_uncork(timer->data);
+}
+
 static void on_inbox(uv_async_t *handle)
 {
     hr_worker_t *worker = handle->data;
@@ -66,7 +71,13 @@ static void on_inbox(uv_async_t *handle)
         hr_list_remove(&task->link);
         task->run(task);
     }
-    hr_conn_uncork(worker);
+    /* --write-delay: the frames wait (corked) for the messages of the next few drains, so a
+     * publisher that sends one message at a time still gets several per write. */
+    if (!worker->config->write_delay_ms)
+        hr_conn_uncork(worker);
+    else if (!uv_is_active((uv_handle_t *)&worker->write_delay_timer))
+        uv_timer_start(&worker->write_delay_timer, on_write_delay,
+                       (uint64_t)worker->config->write_delay_ms, 0);
 }
 
 static hr_store_t *worker_store(hr_worker_t *worker);
@@ -158,7 +169,7 @@ static void close_all(hr_worker_t *worker)
         (uv_handle_t *)&worker->inbox_wake,         (uv_handle_t *)&worker->stop_wake,
         (uv_handle_t *)&worker->durable_wake,       (uv_handle_t *)&worker->heartbeat_timer,
         (uv_handle_t *)&worker->housekeeping_timer, (uv_handle_t *)&worker->grace_timer,
-        (uv_handle_t *)&worker->delay_timer};
+        (uv_handle_t *)&worker->delay_timer,        (uv_handle_t *)&worker->write_delay_timer};
     for (size_t i = 0; i < sizeof handles / sizeof handles[0]; i++)
         if (!uv_is_closing(handles[i])) uv_close(handles[i], NULL);
     hr_timeq_close(&worker->timeouts);
@@ -234,6 +245,7 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const 
     uv_timer_init(&worker->loop, &worker->housekeeping_timer);
     uv_timer_init(&worker->loop, &worker->grace_timer);
     uv_timer_init(&worker->loop, &worker->delay_timer);
+    uv_timer_init(&worker->loop, &worker->write_delay_timer);
     hr_timeq_init(&worker->loop, &worker->timeouts);
     worker->inbox_wake.data = worker;
     worker->stop_wake.data = worker;
@@ -241,6 +253,7 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const 
     worker->housekeeping_timer.data = worker;
     worker->grace_timer.data = worker;
     worker->delay_timer.data = worker;
+    worker->write_delay_timer.data = worker;
     if ((rc = open_listeners(worker)) != 0) return rc;
     hr_broker_attach_worker(broker, id, &worker->inbox_wake);
     uint64_t beat = (uint64_t)config->heartbeat_ms;

@@ -53,6 +53,7 @@ typedef struct hr_worker_s {
     uv_timer_t housekeeping_timer;            /* once a second: lingering closes, history expiry */
     uv_timer_t grace_timer;                   /* shutdown deadline */
     uv_timer_t delay_timer;                   /* worker 0: delayed messages due (src/delay) */
+    uv_timer_t write_delay_timer;             /* --write-delay: sends what the drains corked */
     int delay_taking;                         /* cluster: a take script is under way */
     hr_list_t conns;                          /* every open hr_conn_t */
     hr_list_t subs;                           /* every live hr_sub_t */

@@ -1,10 +1,12 @@
 // herald-bench (bench/hb/) kept working: a seconds-long run of every transport against herald,
+// its closed-loop publisher (--inflight K, checked by a proxy counting unanswered publishes),
 // its loss detection (a server killed mid-run must show as lost messages and a failed exit),
 // and bench/report.mjs turning its lines into tables and charts. No timing is asserted.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startHerald } from './lib/herald.mjs';
@@ -64,6 +66,41 @@ test('herald-bench echo mode: each client publishes over its WebSocket and await
   assert.equal(result.delivered, 300);
   assert.equal(result.mode, 'echo');
 });
+
+// A proxy in front of herald's publish port that counts the publishes sent and not yet
+// answered, and keeps the most it saw at once.
+function outstandingProxy(port) {
+  const seen = { max: 0 };
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    let open = 0;
+    client.on('data', (chunk) => {
+      open += chunk.toString('latin1').split('POST /').length - 1;
+      seen.max = Math.max(seen.max, open);
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => { open -= chunk.toString('latin1').split('HTTP/1.1 ').length - 1; client.write(chunk); });
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, seen, port: server.address().port })));
+}
+
+for (const inflight of [1, 4]) {
+  test(`herald-bench closed loop (--inflight ${inflight}): never more than ${inflight} publishes unanswered, all delivered`, async () => {
+    const proxy = await outstandingProxy(herald.port);
+    const { code, stderr, result } = await runBench(['--port', String(herald.port), '--publish-port', String(proxy.port),
+      '--subscribers', '50', '--messages', '300', '--inflight', String(inflight), '--topic', `bench-closed-${inflight}`]);
+    proxy.server.close();
+    assert.equal(code, 0, stderr);
+    assert.equal(result.delivered, 15000);
+    assert.equal(result.inflight, inflight);
+    // The run ends when the last message is delivered; up to K answers may still be on the way.
+    assert.ok(result.publishes_acked >= 300 - inflight && result.publishes_acked <= 300);
+    assert.ok(proxy.seen.max <= inflight, `at most ${inflight} unanswered (saw ${proxy.seen.max})`);
+    if (inflight > 1) assert.ok(proxy.seen.max > 1, 'more than one in flight when allowed');
+  });
+}
 
 test('herald-bench reports loss and fails when the server dies mid-run', async () => {
   const victim = await startHerald([]);
