@@ -102,12 +102,59 @@ static void release(hr_conn_t *conn)
     conn->counted = 0;
 }
 
+/* Cork slots live in blocks a worker lends to the connections it is gathering frames for, and
+ * keeps up to CORK_POOL_KEEP of between drains: an idle connection holds a pointer, not 16
+ * slots. */
+typedef union cork_block_u {
+    union cork_block_u *next; /* while spare */
+    hr_cork_t slot[HR_CORK_MAX];
+} cork_block_t;
+
+#define CORK_POOL_KEEP 1024
+
+static hr_cork_t *cork_take(hr_worker_t *worker)
+{
+    cork_block_t *block = worker->cork_free;
+    if (block) {
+        worker->cork_free = block->next;
+        worker->cork_free_len--;
+        return block->slot;
+    }
+    block = malloc(sizeof *block);
+    return block ? block->slot : NULL;
+}
+
+static void cork_give(hr_worker_t *worker, hr_cork_t *slots)
+{
+    cork_block_t *block = (cork_block_t *)(void *)slots;
+    if (!block) return;
+    if (worker->cork_free_len >= CORK_POOL_KEEP) {
+        free(block);
+        return;
+    }
+    block->next = worker->cork_free;
+    worker->cork_free = block;
+    worker->cork_free_len++;
+}
+
+void hr_conn_cork_pool_free(hr_worker_t *worker)
+{
+    for (cork_block_t *block = worker->cork_free, *next; block; block = next) {
+        next = block->next;
+        free(block);
+    }
+    worker->cork_free = NULL;
+    worker->cork_free_len = 0;
+}
+
 static void close_cb(uv_handle_t *handle)
 {
     hr_conn_t *conn = (hr_conn_t *)handle;
     for (size_t i = 0; i < conn->cork_len; i++)
         hr_msg_unref(conn->cork[i].msg);
     conn->cork_len = 0;
+    cork_give(conn->worker, conn->cork);
+    conn->cork = NULL;
     hr_list_remove(&conn->dirty_link);
     release(conn);
     if (conn->proto->on_close) conn->proto->on_close(conn);
@@ -378,6 +425,8 @@ static int flush_corked(hr_conn_t *conn)
         bufs[i] = conn->cork[i].buf;
         msgs[i] = conn->cork[i].msg;
     }
+    cork_give(conn->worker, conn->cork);
+    conn->cork = NULL;
     if (conn->closing || conn->finishing) {
         for (size_t i = 0; i < n; i++)
             hr_msg_unref(msgs[i]);
@@ -395,10 +444,13 @@ int hr_conn_write(hr_conn_t *conn, const char *bytes, size_t len, hr_msg_t *msg)
             int rc = flush_corked(conn);
             if (rc != 0) return rc;
         }
-        if (conn->cork_len == 0) hr_list_push(&conn->worker->dirty, &conn->dirty_link);
-        conn->cork[conn->cork_len++] =
-            (hr_cork_t){uv_buf_init((char *)bytes, (unsigned)len), hr_msg_ref(msg)};
-        return 0;
+        if (conn->cork_len == 0 && (conn->cork = cork_take(conn->worker)))
+            hr_list_push(&conn->worker->dirty, &conn->dirty_link);
+        if (conn->cork) {
+            conn->cork[conn->cork_len++] =
+                (hr_cork_t){uv_buf_init((char *)bytes, (unsigned)len), hr_msg_ref(msg)};
+            return 0;
+        } /* no slots (out of memory): sent at once below */
     }
     if (conn->cork_len) {
         int rc = flush_corked(conn); /* keep order */

@@ -60,7 +60,8 @@ struct hr_conn_s {
     struct hr_tls_conn_s *tls;    /* a TLS listener's connection (core/tls.h), else NULL */
     hr_list_t dirty_link;         /* in worker->dirty while cork_len > 0 */
     size_t cork_len;              /* frames gathered while the worker is corked */
-    hr_cork_t cork[HR_CORK_MAX];  /* see hr_conn_uncork */
+    hr_cork_t *cork; /* HR_CORK_MAX slots from the worker's pool while cork_len > 0, else NULL:
+                        an idle connection does not carry them (see hr_conn_uncork) */
 };
 
 /* Accepts one connection from `server` and starts reading it with `proto`. */
@@ -76,6 +77,8 @@ int hr_conn_write(hr_conn_t *conn, const char *bytes, size_t len, hr_msg_t *msg)
 /* While worker->corked is set, message-backed writes are gathered per connection; this sends
  * each connection's gathered frames with one writev and clears the flag. */
 void hr_conn_uncork(hr_worker_t *worker);
+/* Frees the worker's spare cork slots (after its loop ended). */
+void hr_conn_cork_pool_free(hr_worker_t *worker);
 
 /* Backpressure: stops reading the socket (the kernel's buffers, then TCP's window, hold the
  * client back) until hr_conn_resume. Idempotent. */

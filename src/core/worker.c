@@ -292,6 +292,7 @@ void hr_worker_free(hr_worker_t *worker)
 {
     uv_mutex_destroy(&worker->durable_lock);
     free(worker->front_state);
+    hr_conn_cork_pool_free(worker);
 }
 
 #include "core/server.h"

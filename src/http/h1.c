@@ -12,6 +12,8 @@
 #include "http/exchange.h"
 #include "http/h1.h"
 
+#define H1_LINE 176 /* --access-log: "METHOD path", quoted */
+
 typedef struct h1_s {
     hr_reqparser_t parser; /* request being read */
     hr_stream_t stream;    /* valid once streaming */
@@ -34,7 +36,7 @@ typedef struct h1_s {
     hr_request_t *next_req; /* read, waiting until the slots let it run */
     /* --access-log: the request being answered ("METHOD path", quoted) and when it began;
      * a streamed answer's start. */
-    char line[176];
+    char *line; /* H1_LINE bytes, allocated only with --access-log: an idle stream is lean */
     uint64_t started_ns;
     uint64_t stream_ns, stream_bytes;
 } h1_t;
@@ -50,7 +52,7 @@ typedef struct h1_slot_s {
     enum hr_method method;
     const char *cors;
     int keep_alive;
-    char line[176]; /* --access-log */
+    char line[H1_LINE]; /* --access-log */
     uint64_t started_ns;
 } h1_slot_t;
 
@@ -135,7 +137,7 @@ static void access_line(hr_conn_t *conn, const char *line, int status, uint64_t 
 {
     if (!conn->worker->config->access_log) return;
     hr_info("http.access", "conn=%llu peer=%s request=%s status=%d bytes=%llu ms=%.3f%s",
-            (unsigned long long)conn->id, conn->peer, line[0] ? line : "\"-\"", status,
+            (unsigned long long)conn->id, conn->peer, line && line[0] ? line : "\"-\"", status,
             (unsigned long long)bytes, (double)(uv_hrtime() - started_ns) / 1e6,
             stream ? " stream=1" : "");
 }
@@ -146,7 +148,8 @@ static void note_request(h1_t *h1, const hr_request_t *req)
     char text[256];
     int n = snprintf(text, sizeof text, "%.*s %.*s", (int)req->method_len, req->method,
                      (int)(req->path_len + (req->query_len ? req->query_len + 1 : 0)), req->path);
-    hr_log_quote(h1->line, sizeof h1->line, text, n > 0 ? (size_t)n : 0);
+    if (!h1->line && !(h1->line = malloc(H1_LINE))) return;
+    hr_log_quote(h1->line, H1_LINE, text, n > 0 ? (size_t)n : 0);
     h1->started_ns = uv_hrtime();
 }
 
@@ -490,7 +493,7 @@ static hr_pending_t *h1_queued(hr_exchange_t *ex)
     slot->method = ex->method;
     slot->cors = ex->cors_origin;
     slot->keep_alive = ex->keep_alive;
-    memcpy(slot->line, h1->line, sizeof slot->line);
+    if (h1->line) memcpy(slot->line, h1->line, sizeof slot->line);
     slot->started_ns = h1->started_ns;
     hr_list_push(&h1->slots, &slot->link);
     h1->nslots++;
@@ -560,6 +563,7 @@ static int run_request(hr_conn_t *conn, h1_t *h1, hr_request_t *req, const char 
          * followed the request. */
         hr_reqparser_reset(&h1->parser);
         free(h1->stash);
+        free(h1->line);
         free(h1);
         if (len && !conn->closing) conn->proto->on_data(conn, rest, len);
         return -1;
@@ -635,6 +639,7 @@ static void h1_on_close(hr_conn_t *conn)
     drop_slots(h1);
     hr_request_free(h1->next_req);
     free(h1->stash);
+    free(h1->line);
     hr_reqparser_reset(&h1->parser);
     free(h1);
     conn->proto_state = NULL;

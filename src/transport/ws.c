@@ -332,6 +332,7 @@ static void ws_on_close(hr_conn_t *conn)
     free(ws->in);
     free(ws->msg);
     free(ws->token);
+    free(ws->user);
     free(ws);
     conn->proto_state = NULL;
 }

@@ -40,9 +40,10 @@ typedef struct hr_ws_s {
     hr_list_t deferred;       /* subscribes waiting for their topics to be live (cluster) */
     struct hr_token_s *token; /* claims of the token given at the upgrade; NULL = none; owned */
     int admin_key;            /* the upgrade carried the --admin-key */
-    hr_timeq_entry_t auth_timeout;       /* --auth all: until a token comes (in worker->timeouts) */
-    char user[HR_PRESENCE_USER_MAX + 1]; /* presence identity: the token's sub or ?user= */
-    size_t user_len;                     /* 0 = none */
+    hr_timeq_entry_t auth_timeout; /* --auth all: until a token comes (in worker->timeouts) */
+    char *user;      /* presence identity: the token's sub or ?user=; owned, NULL = none (an
+                        idle connection does not carry HR_PRESENCE_USER_MAX bytes) */
+    size_t user_len; /* 0 = none */
     hr_presence_conn_t presence;
 } hr_ws_t;
 

@@ -540,7 +540,7 @@ static void subscribe_own(hr_ws_t *ws, const char *name, size_t len)
 void hr_ws_proto_set_user(hr_ws_t *ws, const char *user, size_t len)
 {
     hr_presence_t *presence = presence_of(ws);
-    if (len == ws->user_len && memcmp(user, ws->user, len) == 0) return;
+    if (len == ws->user_len && (!len || memcmp(user, ws->user, len) == 0)) return;
     char name[HR_TOPIC_MAX_LEN + 1];
     if (ws->user_len) { /* another user now: the old one's presence and signals go */
         size_t name_len = hr_signal_topic(ws->user, ws->user_len, name);
@@ -548,9 +548,11 @@ void hr_ws_proto_set_user(hr_ws_t *ws, const char *user, size_t len)
         if (own) drop_sub(own);
         if (presence) hr_presence_disconnect(presence, &ws->presence);
     }
-    memcpy(ws->user, user, len);
-    ws->user_len = len;
-    if (!len || !presence) return;
+    char *copy = len ? strndup(user, len) : NULL;
+    free(ws->user);
+    ws->user = copy;
+    ws->user_len = copy ? len : 0;
+    if (!ws->user_len || !presence) return;
     if (hr_presence_connect(presence, &ws->presence, user, len, HR_VIA_WS) == 0)
         for (hr_list_t *it = ws->subs.next; it != &ws->subs; it = it->next) {
             const char *topic =
