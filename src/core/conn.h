@@ -44,24 +44,25 @@ struct hr_conn_s {
     hr_list_t link;               /* in worker->conns */
     const hr_conn_proto_t *proto; /* who reads */
     void *proto_state;            /* the protocol's per-connection object */
-    enum hr_conn_kind kind;       /* for stats */
     uint64_t id;                  /* for logs */
-    int closing;                  /* close started; writes are refused */
-    int finishing;                /* flush then close */
     int64_t linger_until_ms;      /* loop time to give up waiting for the client's FIN */
     int64_t last_read_ms;         /* loop time of the last bytes read, for the idle timeout */
     int64_t request_deadline_ms;  /* loop time a request being read must be complete by; 0 =
                                      none (slowloris defence) */
-    char peer[64];                /* "ip:port", for logs */
-    int overflowed;               /* on_overflow ran: its goodbye may pass the limit */
-    int paused;                   /* reading stopped by the protocol (backpressure) */
-    int counted;                  /* in the server's totals (--max-conns, --max-conns-per-ip) */
     uint64_t bytes_written;       /* taken by the socket or queued for it (access log) */
     struct hr_tls_conn_s *tls;    /* a TLS listener's connection (core/tls.h), else NULL */
     hr_list_t dirty_link;         /* in worker->dirty while cork_len > 0 */
-    size_t cork_len;              /* frames gathered while the worker is corked */
     hr_cork_t *cork; /* HR_CORK_MAX slots from the worker's pool while cork_len > 0, else NULL:
                         an idle connection does not carry them (see hr_conn_uncork) */
+    char peer[64];   /* "ip:port", for logs */
+    /* Packed: every idle connection carries these (docs/BENCHMARKS.md, idle memory). */
+    enum hr_conn_kind kind : 8; /* for stats */
+    unsigned cork_len : 8;      /* frames gathered while the worker is corked (≤ HR_CORK_MAX) */
+    unsigned closing : 1;       /* close started; writes are refused */
+    unsigned finishing : 1;     /* flush then close */
+    unsigned overflowed : 1;    /* on_overflow ran: its goodbye may pass the limit */
+    unsigned paused : 1;        /* reading stopped by the protocol (backpressure) */
+    unsigned counted : 1;       /* in the server's totals (--max-conns, --max-conns-per-ip) */
 };
 
 /* Accepts one connection from `server` and starts reading it with `proto`. */

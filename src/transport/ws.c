@@ -493,9 +493,11 @@ static int identify(hr_exchange_t *ex, hr_ws_t *ws)
     size_t len = 0;
     const char *token = hr_api_request_token(ex, &len);
     hr_auth_denial_t denial;
-    if (hr_auth_identify(auth, ex->worker->id, token, len, (int64_t)time(NULL), &ws->token,
-                         &ws->admin_key, &denial) == 0)
-        return 0;
+    int admin_key = 0;
+    int rc = hr_auth_identify(auth, ex->worker->id, token, len, (int64_t)time(NULL), &ws->token,
+                              &admin_key, &denial);
+    ws->admin_key = admin_key != 0;
+    if (rc == 0) return 0;
     ex->keep_alive = 0;
     hr_api_answer_denial(ex, &denial, NULL, NULL);
     return -1;

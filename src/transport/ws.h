@@ -27,19 +27,20 @@ typedef struct hr_ws_s {
     hr_ws_deflate_t deflate; /* negotiated permessage-deflate */
     uint8_t *in;             /* bytes of an incomplete frame */
     size_t in_len, in_cap;
-    size_t want;        /* bytes the pending frame needs in all */
-    int msg_opcode;     /* text or binary while a fragmented message is open, else 0 */
-    int msg_compressed; /* the open message has RSV1 */
-    uint8_t *msg;       /* fragments so far */
+    size_t want;  /* bytes the pending frame needs in all */
+    uint8_t *msg; /* fragments so far */
     size_t msg_len, msg_cap;
-    size_t msg_frames;        /* fragments so far */
-    hr_utf8_t utf8;           /* validation state across text fragments */
-    int close_sent;           /* our close frame is out; data frames are ignored */
-    int awaiting_pong;        /* a ping is unanswered */
-    hr_list_t acks_waiting;   /* publish acks waiting for the disk or Redis (ws_proto.c) */
-    hr_list_t deferred;       /* subscribes waiting for their topics to be live (cluster) */
-    struct hr_token_s *token; /* claims of the token given at the upgrade; NULL = none; owned */
-    int admin_key;            /* the upgrade carried the --admin-key */
+    size_t msg_frames; /* fragments so far */
+    hr_utf8_t utf8;    /* validation state across text fragments */
+    /* Packed beside utf8: every idle WebSocket carries these (docs/BENCHMARKS.md). */
+    unsigned msg_opcode : 4;     /* text or binary while a fragmented message is open, else 0 */
+    unsigned msg_compressed : 1; /* the open message has RSV1 */
+    unsigned close_sent : 1;     /* our close frame is out; data frames are ignored */
+    unsigned awaiting_pong : 1;  /* a ping is unanswered */
+    unsigned admin_key : 1;      /* the upgrade carried the --admin-key */
+    hr_list_t acks_waiting;      /* publish acks waiting for the disk or Redis (ws_proto.c) */
+    hr_list_t deferred;          /* subscribes waiting for their topics to be live (cluster) */
+    struct hr_token_s *token;    /* claims of the token given at the upgrade; NULL = none; owned */
     hr_timeq_entry_t auth_timeout; /* --auth all: until a token comes (in worker->timeouts) */
     char *user;      /* presence identity: the token's sub or ?user=; owned, NULL = none (an
                         idle connection does not carry HR_PRESENCE_USER_MAX bytes) */
