@@ -389,7 +389,7 @@ static void h1_pending_redispatch(hr_pending_t *pending)
     hr_conn_set_kind(h1->conn, HR_CONN_HTTP);
     hr_conn_t *conn = h1->conn;
     hr_api_dispatch(conn, req, &h1_exchange_ops, NULL);
-    hr_request_free(req);
+    if (req != h1->held_req) hr_request_free(req); /* deferred again: kept, as in run_request */
     /* The handler may have parked again, streamed, or answered; `h1` is still the protocol
      * state (a deferred request is never an upgrade). */
     if (!h1->parked && !h1->streaming) resume_input(h1);

@@ -252,3 +252,17 @@ test('shutdown: open HTTP/2 streams end, then GOAWAY NO_ERROR, and herald exits 
   assert.ok(conn.frames.some((f) => f.type === T.DATA && f.stream === 1 && (f.flags & F.END_STREAM)), 'the stream ended');
   assert.deepEqual(conn.goaway(), { lastStream: 1, error: 0 });
 });
+
+test('--access-log over HTTP/2: a line per answered stream and per ended event stream, with its stream id', async () => {
+  const own = await startHerald(['--access-log', '1']);
+  try {
+    assert.equal(curl(own.url, [`${own.url}/healthz`]).status, 200);
+    const sse = curlStream(own.url, `${own.url}/v1/topics/logged/events`, 1);
+    await sse.done;
+    await waitFor(() => /event=http\.access conn=\d+ stream=1 peer=\S+ request="GET \/v1\/topics\/logged\/events" status=200 bytes=\d+ ms=[\d.]+ stream=1/.test(own.log),
+      { what: 'the stream line' });
+    assert.match(own.log, /event=http\.access conn=\d+ stream=1 peer=\S+ request="GET \/healthz" status=200 bytes=\d+/);
+  } finally {
+    await own.stop();
+  }
+});
