@@ -1,31 +1,44 @@
 // herald behind Debian's nginx, with the configuration docs/SCALING.md prints (read from the
 // doc itself, addresses swapped for the test's): SSE is not buffered, heartbeats keep a stream
 // open past proxy_read_timeout, WebSocket upgrades pass, long polls and Last-Event-ID resume
-// work through it.
+// work through it. The doc's second block puts TLS and HTTP/2 at the edge: SSE over HTTP/2
+// through it (curl --http2), wss://, publish and long poll over HTTPS, with a CA made per run.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import https from 'node:https';
 import WebSocket from 'ws';
 import { startHerald, sleep, waitFor } from './lib/herald.mjs';
 import { freePort } from './lib/redis.mjs';
+import { makeCA } from './lib/tlsca.mjs';
 
 const READ_TIMEOUT_S = 2; // the doc's 180 s, shortened so the test can outlive it
 
-let h, nginx, dir, front;
+let h, nginx, dir, front, tlsPort;
+const authority = makeCA('herald-nginx-tls-');
+const leaf = authority.issue('leaf');
 before(async () => {
   h = await startHerald(['--heartbeat', '500', '--poll-timeout-max', '5']);
   const doc = readFileSync(new URL('../../docs/SCALING.md', import.meta.url), 'utf8');
-  const block = /```nginx\n([\s\S]*?)```/.exec(doc)[1];
+  const [block, tlsBlock] = [...doc.matchAll(/```nginx\n([\s\S]*?)```/g)].map((m) => m[1]);
   const port = await freePort();
+  tlsPort = await freePort();
   const site = block
     .replace(/(upstream herald \{\n)(?:\s*server [^\n]*\n)+/, `$1    server 127.0.0.1:${h.port};\n`)
     .replace(/listen 80;/, `listen 127.0.0.1:${port};`)
     .replace(/proxy_read_timeout 180s;/, `proxy_read_timeout ${READ_TIMEOUT_S}s;`);
   assert.match(site, new RegExp(`server 127\\.0\\.0\\.1:${h.port};`), 'the doc has an upstream block');
   assert.match(site, /proxy_buffering off;/);
+  const tlsSite = tlsBlock
+    .replace(/(upstream herald_tls \{\n)(?:\s*server [^\n]*\n)+/, `$1    server 127.0.0.1:${h.port};\n`)
+    .replace(/listen 443 ssl http2;/, `listen 127.0.0.1:${tlsPort} ssl http2;`)
+    .replace(/ssl_certificate +\S+;/, `ssl_certificate ${leaf.cert};`)
+    .replace(/ssl_certificate_key \S+;/, `ssl_certificate_key ${leaf.key};`);
+  assert.match(tlsSite, new RegExp(`listen 127\\.0\\.0\\.1:${tlsPort} ssl http2;`), 'the doc has a TLS block');
+  assert.match(tlsSite, new RegExp(`ssl_certificate_key ${leaf.key.replace(/[.]/g, '\\.')};`));
   dir = mkdtempSync(path.join(tmpdir(), 'herald-nginx-'));
   writeFileSync(path.join(dir, 'nginx.conf'), `worker_processes 1;
 pid ${dir}/nginx.pid;
@@ -36,6 +49,7 @@ http {
   client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
   uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
 ${site}
+${tlsSite}
 }
 `);
   nginx = spawn('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' });
@@ -47,6 +61,7 @@ after(async () => {
   await new Promise((r) => (nginx && nginx.exitCode === null ? nginx.once('exit', r) : r()));
   await h.stop();
   rmSync(dir, { recursive: true, force: true });
+  authority.cleanup();
 });
 
 // An SSE reader over fetch: events as they arrive, with their arrival times.
@@ -121,5 +136,50 @@ test('a WebSocket upgrade passes through nginx', async () => {
   await waitFor(() => got.some((m) => m.type === 'ack' && m.req === 1), { what: 'the ack' });
   await fetch(`${front}/v1/topics/wsfront`, { method: 'POST', body: 'over ws' });
   await waitFor(() => got.some((m) => m.type === 'message' && m.data === 'over ws'), { what: 'the message' });
+  ws.close();
+});
+
+test('TLS and HTTP/2 at the edge: SSE over HTTP/2 within 100 ms, wss://, publish and long poll over HTTPS', async () => {
+  const edge = `https://localhost:${tlsPort}`;
+  const ca = `${authority.dir}/ca.pem`;
+  const curl = spawn('curl', ['-sN', '--http2', '--cacert', ca, '-w', '\n%{http_version}\n', '--max-time', '3', `${edge}/v1/topics/edge/events`]);
+  let out = '';
+  const events = [];
+  curl.stdout.on('data', (c) => {
+    out += c;
+    for (const m of out.matchAll(/data: (e\d)\n/g)) if (!events.some((e) => e.data === m[1])) events.push({ data: m[1], at: Date.now() });
+  });
+  const done = new Promise((r) => curl.on('exit', r));
+  await sleep(500);
+  for (let i = 0; i < 3; i++) {
+    const sent = Date.now();
+    await fetch(`${front}/v1/topics/edge`, { method: 'POST', body: `e${i}` });
+    await waitFor(() => events.length === i + 1, { what: `event ${i} over HTTP/2` });
+    assert.ok(events[i].at - sent < 100, `arrived after ${events[i].at - sent} ms`);
+  }
+  await done;
+  assert.match(out, /\n2\n$/, 'curl spoke HTTP/2 to nginx');
+  const agent = new https.Agent({ ca: authority.ca });
+  const request = (method, url, body) => new Promise((resolve, reject) => {
+    const req = https.request(url, { method, agent }, (res) => {
+      let text = '';
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  const poll = request('GET', `${edge}/v1/topics/edge-poll/poll?timeout=5`);
+  await sleep(300);
+  assert.equal((await request('POST', `${edge}/v1/topics/edge-poll`, 'over https')).status, 200);
+  assert.deepEqual(JSON.parse((await poll).body).messages.map((m) => m.data), ['over https']);
+  const ws = new WebSocket(`wss://localhost:${tlsPort}/v1/ws`, 'herald.v1', { ca: authority.ca });
+  const got = [];
+  ws.on('message', (m) => got.push(JSON.parse(m.toString())));
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  ws.send(JSON.stringify({ type: 'subscribe', topics: ['edge-ws'], req: 1 }));
+  await waitFor(() => got.some((m) => m.type === 'ack' && m.req === 1), { what: 'the ack over wss' });
+  await fetch(`${front}/v1/topics/edge-ws`, { method: 'POST', body: 'over wss' });
+  await waitFor(() => got.some((m) => m.type === 'message' && m.data === 'over wss'), { what: 'the message over wss' });
   ws.close();
 });
