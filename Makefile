@@ -189,7 +189,7 @@ build/fuzz/bus_wire: src/bus/wire.c src/core/msg.c
 # The HTTP/2 input path: the front end on nghttp2 and libuv, its request builder and the
 # exchange's calls; the socket, the handlers and the metrics are the target's stubs.
 H2_FUZZ_SRCS := src/http/h2.c src/http/h2_request.c src/http/exchange.c src/core/log.c \
-                src/core/buf.c src/http/router.c
+                src/core/buf.c src/http/router.c src/http/access.c
 build/fuzz/h2_input: FUZZ_EXTRA = $(H2_FUZZ_SRCS) -lnghttp2 -luv
 build/fuzz/h2_input: $(H2_FUZZ_SRCS)
 

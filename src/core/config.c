@@ -307,10 +307,6 @@ static int add_listen(hr_config_t *config, const option_row_t *opt, const char *
         hr_config_host_port(text, host, sizeof host, &port) != 0)
         return -1;
     strcpy(list[(*count)++], text);
-    if (!tls && *count == 1) {
-        strcpy(config->listen_host, host);
-        config->listen_port = port;
-    }
     return 0;
 }
 

@@ -21,9 +21,7 @@ enum hr_auth_mode { HR_AUTH_OFF, HR_AUTH_PUBLISH, HR_AUTH_ALL };
 typedef struct hr_config_s {
     char listen[HR_MAX_LISTENERS][300]; /* every --listen, HOST:PORT (0 picks a free port) */
     size_t nlisten;
-    int listen_defaulted;  /* listen[0] is the default, which the first --listen replaces */
-    char listen_host[256]; /* the first --listen's address (logs, the loopback check) */
-    int listen_port;
+    int listen_defaulted;     /* listen[0] is the default, which the first --listen replaces */
     unsigned workers;         /* event-loop threads */
     size_t history_size;      /* messages kept per topic */
     int64_t history_ttl_ms;   /* max age of kept messages; 0 = none */

@@ -68,9 +68,10 @@ typedef struct hr_worker_s {
     atomic_uint_fast64_t bytes_out;           /* written to sockets */
     atomic_uint_fast64_t loop_lag_ns;         /* how late the last housekeeping tick ran */
     uint64_t tick_due_ns;                     /* when the next one should run */
-    void *front_state;    /* the front end's per-worker state (http/h1.c: its Date cache); free() */
-    void *cork_free;      /* spare cork slot blocks (core/conn.c), a free list */
-    size_t cork_free_len; /* blocks in it */
+    void
+        *front_state; /* the front ends' per-worker state (http/access.c: the Date cache); free() */
+    void *cork_free;  /* spare cork slot blocks (core/conn.c), a free list */
+    size_t cork_free_len;     /* blocks in it */
     char read_buf[64 * 1024]; /* shared by all reads: parsed synchronously, then reused */
 } hr_worker_t;
 

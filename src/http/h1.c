@@ -2,17 +2,15 @@
  * stream (SSE). Implements hr_conn_proto_t for connections and hr_stream_ops_t for streams. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/buf.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "http/access.h"
 #include "http/api.h"
 #include "http/exchange.h"
 #include "http/h1.h"
-
-#define H1_LINE 176 /* --access-log: "METHOD path", quoted */
 
 typedef struct h1_s {
     hr_reqparser_t parser; /* request being read */
@@ -36,7 +34,7 @@ typedef struct h1_s {
     hr_request_t *next_req; /* read, waiting until the slots let it run */
     /* --access-log: the request being answered ("METHOD path", quoted) and when it began;
      * a streamed answer's start. */
-    char *line; /* H1_LINE bytes, allocated only with --access-log: an idle stream is lean */
+    char *line; /* HR_ACCESS_LINE bytes, allocated only with --access-log: an idle stream is lean */
     uint64_t started_ns;
     uint64_t stream_ns, stream_bytes;
 } h1_t;
@@ -52,7 +50,7 @@ typedef struct h1_slot_s {
     enum hr_method method;
     const char *cors;
     int keep_alive;
-    char line[H1_LINE]; /* --access-log */
+    char line[HR_ACCESS_LINE]; /* --access-log */
     uint64_t started_ns;
 } h1_slot_t;
 
@@ -131,55 +129,12 @@ const char *hr_status_text(int status)
     }
 }
 
-/* --access-log: one line per answer, and per stream when it ends. */
-static void access_line(hr_conn_t *conn, const char *line, int status, uint64_t bytes,
-                        uint64_t started_ns, int stream)
-{
-    if (!conn->worker->config->access_log) return;
-    hr_info("http.access", "conn=%llu peer=%s request=%s status=%d bytes=%llu ms=%.3f%s",
-            (unsigned long long)conn->id, conn->peer, line && line[0] ? line : "\"-\"", status,
-            (unsigned long long)bytes, (double)(uv_hrtime() - started_ns) / 1e6,
-            stream ? " stream=1" : "");
-}
-
 static void note_request(h1_t *h1, const hr_request_t *req)
 {
     if (!h1->conn->worker->config->access_log) return;
-    char text[256];
-    int n = snprintf(text, sizeof text, "%.*s %.*s", (int)req->method_len, req->method,
-                     (int)(req->path_len + (req->query_len ? req->query_len + 1 : 0)), req->path);
-    if (!h1->line && !(h1->line = malloc(H1_LINE))) return;
-    hr_log_quote(h1->line, H1_LINE, text, n > 0 ? (size_t)n : 0);
+    if (!h1->line && !(h1->line = malloc(HR_ACCESS_LINE))) return;
+    hr_access_note(h1->line, req);
     h1->started_ns = uv_hrtime();
-}
-
-/* The HTTP Date value, formatted once a second per worker (its front_state). */
-typedef struct h1_worker_s {
-    char date[40];
-    int64_t date_sec;
-} h1_worker_t;
-
-static void format_date(time_t now, char *out, size_t size)
-{
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(out, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-}
-
-/* Into `fallback` only when the cache cannot be allocated. */
-static const char *h1_date(hr_worker_t *worker, char *fallback, size_t size)
-{
-    h1_worker_t *state = worker->front_state;
-    time_t now = time(NULL);
-    if (!state && !(state = worker->front_state = calloc(1, sizeof *state))) {
-        format_date(now, fallback, size);
-        return fallback;
-    }
-    if (now != state->date_sec) {
-        format_date(now, state->date, sizeof state->date);
-        state->date_sec = now;
-    }
-    return state->date;
 }
 
 static h1_t *h1_of(hr_conn_t *conn)
@@ -202,7 +157,7 @@ static void write_head(hr_exchange_t *ex, hr_buf_t *out, int status, const char 
     if (status >= 400) hr_metrics_refused(&ex->worker->server->metrics, status);
     char date[40];
     hr_buf_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: herald\r\n", status,
-                  hr_status_text(status), h1_date(ex->worker, date, sizeof date));
+                  hr_status_text(status), hr_http_date(ex->worker, date, sizeof date));
     if (content_type) hr_buf_printf(out, "Content-Type: %s\r\n", content_type);
     if (content_length >= 0) hr_buf_printf(out, "Content-Length: %ld\r\n", content_length);
     if (!ex->keep_alive) hr_buf_puts(out, "Connection: close\r\n");
@@ -258,7 +213,7 @@ static void h1_respond(hr_exchange_t *ex, int status, const char *content_type, 
         if (!ex->keep_alive) hr_conn_finish(ex->conn);
     }
     if (h1 && ex->conn->proto == &hr_h1_proto)
-        access_line(ex->conn, h1->line, status, out.len, h1->started_ns, 0);
+        hr_access_log(ex->conn, 0, h1->line, status, out.len, h1->started_ns, 0);
     hr_buf_free(&out);
 }
 
@@ -462,7 +417,7 @@ static void slot_respond(hr_pending_t *pending, int status, const char *content_
     }
     slot->answered = 1;
     slot->close = !ex.keep_alive;
-    access_line(h1->conn, slot->line, status, slot->out.len, slot->started_ns, 0);
+    hr_access_log(h1->conn, 0, slot->line, status, slot->out.len, slot->started_ns, 0);
     h1->slot_bytes -= slot->body_bytes;
     flush_slots(h1);
 }
@@ -632,7 +587,8 @@ static void h1_on_close(hr_conn_t *conn)
     h1_t *h1 = conn->proto_state;
     if (!h1) return;
     if (h1->streaming)
-        access_line(conn, h1->line, 200, conn->bytes_written - h1->stream_bytes, h1->stream_ns, 1);
+        hr_access_log(conn, 0, h1->line, 200, conn->bytes_written - h1->stream_bytes, h1->stream_ns,
+                      1);
     if (h1->streaming && h1->stream.on_close) h1->stream.on_close(&h1->stream);
     if (h1->parked && h1->pending.on_close) h1->pending.on_close(&h1->pending);
     if (h1->held_req) hr_request_free(h1->held_req);

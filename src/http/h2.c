@@ -12,13 +12,13 @@
 #include <nghttp2/nghttp2.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/buf.h"
 #include "core/error.h"
 #include "core/list.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "http/access.h"
 #include "http/api.h"
 #include "http/exchange.h"
 #include "http/h2.h"
@@ -67,7 +67,7 @@ typedef struct h2_stream_s {
     int status;
     uint64_t started_ns; /* --access-log */
     uint64_t bytes_out;
-    char line[176];
+    char *line; /* --access-log only: HR_ACCESS_LINE bytes */
 } h2_stream_t;
 
 struct h2_s {
@@ -278,11 +278,8 @@ static void build_head(h2_head_t *head, const h2_stream_t *st, int status, const
     head->n = head->used = 0;
     snprintf(number, sizeof number, "%d", status);
     add_field(head, ":status", keep(head, number, strlen(number)));
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    add_field(head, "date", keep(head, date, strlen(date)));
+    const char *now = hr_http_date(st->h2->conn->worker, date, sizeof date);
+    add_field(head, "date", keep(head, now, strlen(now)));
     add_field(head, "server", "herald");
     if (content_type) add_field(head, "content-type", content_type);
     if (content_length >= 0) {
@@ -296,14 +293,9 @@ static void build_head(h2_head_t *head, const h2_stream_t *st, int status, const
     add_extra(head, extra);
 }
 
-static void access_line(h2_stream_t *st, uint64_t bytes, int stream)
+static void access_line(h2_stream_t *st, uint64_t bytes, int streamed)
 {
-    hr_conn_t *conn = st->h2->conn;
-    if (!conn->worker->config->access_log) return;
-    hr_info("http.access", "conn=%llu stream=%d peer=%s request=%s status=%d bytes=%llu ms=%.3f%s",
-            (unsigned long long)conn->id, st->id, conn->peer, st->line[0] ? st->line : "\"-\"",
-            st->status, (unsigned long long)bytes, (double)(uv_hrtime() - st->started_ns) / 1e6,
-            stream ? " stream=1" : "");
+    hr_access_log(st->h2->conn, st->id, st->line, st->status, bytes, st->started_ns, streamed);
 }
 
 /* Submits the response head; with `body` (may be empty) as a whole body, with `streaming` as
@@ -525,10 +517,7 @@ static void note_request(h2_stream_t *st, const hr_request_t *req)
 {
     st->started_ns = uv_hrtime();
     if (!st->h2->conn->worker->config->access_log) return;
-    char text[256];
-    int n = snprintf(text, sizeof text, "%.*s %.*s", (int)req->method_len, req->method,
-                     (int)req->path_len, req->path);
-    hr_log_quote(st->line, sizeof st->line, text, n > 0 ? (size_t)n : 0);
+    if (st->line || (st->line = malloc(HR_ACCESS_LINE))) hr_access_note(st->line, req);
 }
 
 static const char *refusal_reason(int status)
@@ -633,6 +622,7 @@ static void stream_gone(h2_stream_t *st)
     if (st->parked && st->pending.on_close) st->pending.on_close(&st->pending);
     set_kind(st, -1);
     hr_request_free(st->held_req);
+    free(st->line);
     hr_h2req_reset(&st->request);
     chunk_free_all(st);
     hr_list_remove(&st->link);
