@@ -67,7 +67,8 @@ typedef struct h2_stream_s {
     int status;
     uint64_t started_ns; /* --access-log */
     uint64_t bytes_out;
-    char *line; /* --access-log only: HR_ACCESS_LINE bytes */
+    char *line;        /* --access-log only: HR_ACCESS_LINE bytes */
+    size_t body_bytes; /* this stream's share of h2->body_bytes */
 } h2_stream_t;
 
 struct h2_s {
@@ -80,6 +81,9 @@ struct h2_s {
     uv_timer_t kick; /* sends on the next loop turn; its close callback frees this */
     int kick_armed;
     size_t queued; /* bytes in all the streams' chains */
+    /* Request bodies being received on all streams: at most --max-body, as HTTP/1.1's
+     * publishes in flight, or 128 streams could make one connection hold 128 bodies. */
+    size_t body_bytes;
 };
 
 static const hr_exchange_ops_t h2_exchange_ops;
@@ -536,9 +540,16 @@ static const char *refusal_reason(int status)
 
 /* The request is whole: its handler runs (inside nghttp2's input callback, which allows
  * submitting frames; they go out when the input is read). */
+static void release_body(h2_stream_t *st)
+{
+    st->h2->body_bytes -= st->body_bytes;
+    st->body_bytes = 0;
+}
+
 static void run_request(h2_stream_t *st)
 {
     hr_conn_t *conn = st->h2->conn;
+    release_body(st); /* the body leaves the builder: the handler's now */
     int status = st->refused;
     hr_request_t *req = status ? NULL : hr_h2req_finish(&st->request, &status);
     if (!req) {
@@ -593,6 +604,19 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
     (void)user;
     h2_stream_t *st = nghttp2_session_get_stream_user_data(session, stream_id);
     if (!st || st->refused || st->answered) return 0;
+    size_t max = st->h2->conn->worker->config->max_body_bytes;
+    /* Over its own limit a stream gets 413 below; within it, over the connection's, 503. */
+    if (st->body_bytes + len <= max && st->h2->body_bytes + len > max) {
+        st->refused = 503;
+        hr_h2req_reset(&st->request);
+        release_body(st);
+        hr_exchange_t ex = late_exchange(st);
+        hr_respond_error(&ex, 503,
+                         "request bodies in flight on this connection over --max-body: retry");
+        return 0;
+    }
+    st->h2->body_bytes += len;
+    st->body_bytes += len;
     st->refused = hr_h2req_body(&st->request, (const char *)data, len);
     if (st->refused) {
         hr_h2req_reset(&st->request);
@@ -622,6 +646,7 @@ static void stream_gone(h2_stream_t *st)
     if (st->parked && st->pending.on_close) st->pending.on_close(&st->pending);
     set_kind(st, -1);
     hr_request_free(st->held_req);
+    release_body(st);
     free(st->line);
     hr_h2req_reset(&st->request);
     chunk_free_all(st);

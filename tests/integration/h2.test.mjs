@@ -266,3 +266,26 @@ test('--access-log over HTTP/2: a line per answered stream and per ended event s
     await own.stop();
   }
 });
+
+test('request bodies in flight on one connection are held to --max-body in all: the stream past it gets 503', async () => {
+  const own = await startHerald(['--max-body', '65536']);
+  try {
+    const conn = connect(own.port);
+    const post = (id, path) => frame(T.HEADERS, F.END_HEADERS, id, requestBlock('POST', path, [['content-type', 'text/plain']]));
+    const chunk = Buffer.alloc(15000, 98);
+    for (const id of [1, 3]) { // 30,000 bytes each, bodies left open
+      conn.send(post(id, `/v1/topics/bodies-${id}`), frame(T.DATA, 0, id, chunk), frame(T.DATA, 0, id, chunk));
+      await sleep(150);
+    }
+    conn.send(post(5, '/v1/topics/bodies-5'), frame(T.DATA, 0, 5, chunk)); // 75,000 in all: over
+    await waitFor(() => conn.dataOn(5).includes('"status":503'), { what: 'the 503 on stream 5' });
+    assert.match(conn.dataOn(5), /request bodies in flight on this connection over --max-body/);
+    conn.send(frame(T.DATA, F.END_STREAM, 1, Buffer.from('!')), frame(T.DATA, F.END_STREAM, 3, Buffer.from('!')));
+    await waitFor(() => conn.dataOn(1).includes('"id"') && conn.dataOn(3).includes('"id"'), { what: 'the two bodies under the bound published' });
+    conn.send(post(7, '/v1/topics/bodies-7'), frame(T.DATA, F.END_STREAM, 7, chunk)); // released: room again
+    await waitFor(() => conn.dataOn(7).includes('"id"'), { what: 'a body after the others were answered' });
+    conn.socket.destroy();
+  } finally {
+    await own.stop();
+  }
+});

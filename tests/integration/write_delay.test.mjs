@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { EventSource } from 'eventsource';
 import { wsClient } from './lib/wsclient.mjs';
 import { startHerald, publish, waitFor, stats } from './lib/herald.mjs';
@@ -72,4 +73,10 @@ test('with --write-delay 80: a stop sends the corked message before the stream e
   await h.stop(); // within the 80 ms the frame waits
   await ended;
   assert.match(text, /data: last words\n\n/);
+});
+
+test('--write-delay is bounded: above 100 ms herald refuses to start', () => {
+  const out = spawnSync(process.env.HERALD_BIN, ['--listen', '127.0.0.1:0', '--write-delay', '101'], { encoding: 'utf8' });
+  assert.equal(out.status, 2);
+  assert.match(out.stderr, /invalid value "101" for write-delay/);
 });
