@@ -2,7 +2,7 @@
 # Packages come from scripts/deps.sh (idempotent); flags from pkg-config, evaluated after it.
 
 CC       ?= cc
-PKGS     := libuv jansson libssl libcrypto zlib sqlite3 hiredis libjwt libcurl libnghttp2
+PKGS     := libuv jansson libssl libcrypto zlib sqlite3 hiredis libjwt libcurl libnghttp2 liburing
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS := -Isrc -D_GNU_SOURCE
 CFLAGS_COMMON = -std=c17 $(WARN) -g $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -8,7 +8,8 @@
 #   connections per process and 100k across nodes), smoke (CI: herald only, seconds).
 # Servers run one worker each (herald --workers 1, nginx worker_processes 1, Node's one thread)
 # so CPU per delivery compares like with like; "herald-2w" is herald with its default 2 workers,
-# "nchan-2w" nginx with 2, "herald-2w-wd1" herald-2w with --write-delay 1.
+# "nchan-2w" nginx with 2, "herald-2w-wd1" herald-2w with --write-delay 1; "-writev" is the
+# same herald with --io-uring off (one writev per connection instead of batches on io_uring).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -35,6 +36,8 @@ start() { # SERVER: starts it fresh; sets $port, $pid, $pids
   herald) start_herald "$work/herald.log" --workers 1 --heartbeat 60000 ;;
   herald-2w) start_herald "$work/herald.log" --workers 2 --heartbeat 60000 ;;
   herald-2w-wd1) start_herald "$work/herald.log" --workers 2 --heartbeat 60000 --write-delay 1 ;;
+  herald-writev) start_herald "$work/herald.log" --workers 1 --heartbeat 60000 --io-uring off ;;
+  herald-2w-writev) start_herald "$work/herald.log" --workers 2 --heartbeat 60000 --io-uring off ;;
   nchan) start_nchan "$work/nchan" 1 ;;
   nchan-2w) start_nchan "$work/nchan" 2 ;;
   socketio | ws) start_node_peer "$work/peer.log" "$1" ;;
@@ -105,7 +108,7 @@ quick | full)
   # two workers on each side: the fan-out's subscribers and messages, and 1,000 subscribers of
   # one topic x 2,000 messages (quick: 500) as fast as that publisher goes; herald also with
   # --write-delay 1 (deliveries share writes for up to 1 ms)
-  for server in herald-2w herald-2w-wd1 nchan-2w; do
+  for server in herald-2w herald-2w-writev herald-2w-wd1 nchan-2w; do
     INFLIGHT=1 run closed-fanout "$server" sse "$fan_subs" 1 "$fan_msgs" 1
     INFLIGHT=1 run closed-1k "$server" sse 1000 1 "$closed_msgs" 1
   done

@@ -4,7 +4,7 @@
 set -euo pipefail
 mode=${1:-build}
 
-build_pkgs=(gcc make pkg-config libuv1-dev libjansson-dev libssl-dev zlib1g-dev libsqlite3-dev libhiredis-dev libjwt-dev libcurl4-openssl-dev libnghttp2-dev)
+build_pkgs=(gcc make pkg-config libuv1-dev libjansson-dev libssl-dev zlib1g-dev libsqlite3-dev libhiredis-dev libjwt-dev libcurl4-openssl-dev libnghttp2-dev liburing-dev)
 test_pkgs=(libcmocka-dev chromium redis-server curl sqlite3 valgrind prometheus systemd nginx nghttp2-client)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 bench_pkgs=(nginx libnginx-mod-nchan curl redis-server wrk)

@@ -38,7 +38,7 @@ static int start_workers(hr_server_t *server)
         int rc = hr_worker_init(&server->workers[w], server, w, server->config, server->broker);
         server->workers[w].front = &hr_http_front; /* HTTP/1.1 or HTTP/2, by the first bytes */
         if (rc != 0) {
-            hr_error("server.listen_failed", "worker=%u err=\"%s\"", w, uv_strerror(rc));
+            hr_error("server.worker_failed", "worker=%u err=\"%s\"", w, uv_strerror(rc));
             return rc;
         }
     }

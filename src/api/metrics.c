@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/server.h"
+#include "core/uring.h"
 #include "transport/registry.h"
 #include "core/version.h"
 #include "pool/pool.h"
@@ -46,6 +47,26 @@ static void histogram(hr_buf_t *out, const char *name, const char *help,
                   name, (unsigned long long)count);
 }
 
+/* --io-uring: which workers batch their sends, and how much each enter carried. */
+static void io_uring(hr_buf_t *out, hr_server_t *server)
+{
+    uint64_t sends = 0, submits = 0, rings = 0;
+    for (unsigned w = 0; w < server->nworkers; w++) {
+        const hr_uring_t *uring = server->workers[w].uring;
+        if (!uring) continue;
+        rings += !hr_uring_broken(uring);
+        sends += hr_uring_sends(uring);
+        submits += hr_uring_submits(uring);
+    }
+    one(out, "herald_io_uring_workers", "gauge",
+        "Workers sending batches through io_uring (--io-uring); the others use writev.",
+        (double)rings);
+    one(out, "herald_io_uring_sends_total", "counter",
+        "Sends made through io_uring (one per connection per batch).", (double)sends);
+    one(out, "herald_io_uring_submits_total", "counter",
+        "io_uring_enter calls that carried those sends.", (double)submits);
+}
+
 static void connections(hr_buf_t *out, hr_server_t *server)
 {
     head(out, "herald_connections", "gauge", "Open connections by transport.");
@@ -66,6 +87,7 @@ static void connections(hr_buf_t *out, hr_server_t *server)
         bytes += atomic_load(&server->workers[w].bytes_out);
     one(out, "herald_sent_bytes_total", "counter", "Bytes written to client sockets.",
         (double)bytes);
+    io_uring(out, server);
 }
 
 static void refusals(hr_buf_t *out, hr_metrics_t *metrics)

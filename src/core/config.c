@@ -25,6 +25,7 @@ enum opt_kind {
     OPT_AUTH,
     OPT_REPEAT, /* repeatable string: each use adds one (jwt-key, public-topics) */
     OPT_DURABILITY,
+    OPT_IO_URING,
     OPT_CONFIG /* --config: read first (read_file), then ignored */
 };
 
@@ -98,6 +99,10 @@ static const option_row_t options[] = {
      "deliveries wait up to this long to share a write with the next messages, ms (0 = send "
      "at once; fewer system calls per delivery for that much latency)",
      FIELD(write_delay_ms), 0, 100},
+    {"io-uring", OPT_IO_URING, "auto",
+     "send what a loop pass gathered for many connections with one io_uring_enter: auto (if "
+     "the kernel allows it), on (required) or off (one writev per connection)",
+     FIELD(io_uring), 0, 0},
     {"max-topics", OPT_SIZE, "64", "topics in one subscription", FIELD(max_topics_per_sub), 1,
      100000},
     {"shutdown-grace", OPT_MS, "5000", "time to flush on SIGTERM before closing, ms",
@@ -381,6 +386,12 @@ static int set_option(hr_config_t *config, const option_row_t *opt, const char *
         if (strlen(text) >= sizeof config->config_path) return -1;
         strcpy(config->config_path, text);
         return 0;
+    case OPT_IO_URING: { /* in enum hr_io_uring's order */
+        static const char *const modes[] = {"off", "auto", "on"};
+        int mode = pick_word(text, modes, 3);
+        if (mode >= 0) config->io_uring = (enum hr_io_uring)mode;
+        return mode >= 0 ? 0 : -1;
+    }
     case OPT_DURABILITY: { /* in enum hr_durability's order */
         static const char *const modes[] = {"off", "batch", "sync"};
         int mode = pick_word(text, modes, 3);

@@ -17,6 +17,7 @@
 #define HR_MAX_LISTENERS    8  /* --listen and --tls-listen, repeatable, each */
 
 enum hr_auth_mode { HR_AUTH_OFF, HR_AUTH_PUBLISH, HR_AUTH_ALL };
+enum hr_io_uring { HR_IO_URING_OFF, HR_IO_URING_AUTO, HR_IO_URING_ON };
 
 typedef struct hr_config_s {
     char listen[HR_MAX_LISTENERS][300]; /* every --listen, HOST:PORT (0 picks a free port) */
@@ -98,11 +99,12 @@ typedef struct hr_config_s {
     char config_path[1024]; /* --config FILE, read before the environment and the flags */
     char tls_listen[HR_MAX_LISTENERS][300]; /* every --tls-listen, HOST:PORT */
     size_t ntls_listen;
-    char tls_cert[1024];     /* PEM certificate chain */
-    char tls_key[1024];      /* PEM private key */
-    unsigned http2;          /* ALPN h2 and prior-knowledge h2c (1) or HTTP/1.1 only (0) */
-    int64_t write_delay_ms;  /* deliveries wait this long to share writes; 0 = send at once */
-    unsigned h2_max_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS */
+    char tls_cert[1024];       /* PEM certificate chain */
+    char tls_key[1024];        /* PEM private key */
+    unsigned http2;            /* ALPN h2 and prior-knowledge h2c (1) or HTTP/1.1 only (0) */
+    int64_t write_delay_ms;    /* deliveries wait this long to share writes; 0 = send at once */
+    enum hr_io_uring io_uring; /* batched sends: off, if the kernel allows (auto), or required */
+    unsigned h2_max_streams;   /* SETTINGS_MAX_CONCURRENT_STREAMS */
 } hr_config_t;
 
 /* Splits HOST:PORT (or [v6]:PORT). Returns 0 or -1. */

@@ -9,6 +9,7 @@
 #include "core/ipcount.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/uring.h"
 
 typedef struct write_req_s {
     uv_write_t req;
@@ -27,6 +28,7 @@ static void alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 }
 
 static int send_raw(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n);
+static int send_rest(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n, int written);
 
 /* TLS: sends the ciphertext the last step produced (handshake, records, alerts). */
 static int tls_flush(hr_conn_t *conn)
@@ -334,10 +336,16 @@ static int send_bufs(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n)
  * fully written at once is copied. */
 static int send_raw(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n)
 {
-    size_t total = 0, sent, first = 0;
-    for (size_t i = 0; i < n; i++)
-        total += bufs[i].len;
     int written = uv_try_write((uv_stream_t *)&conn->tcp, bufs, (unsigned)n);
+    return send_rest(conn, bufs, msgs, n, written);
+}
+
+/* After a non-blocking send of `bufs` took `written` bytes (or failed with it: UV_EAGAIN is
+ * none taken): drops what went out and queues the rest, or cuts a slow consumer, or closes.
+ * Shared by uv_try_write's path and io_uring's batches. */
+static int send_rest(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n, int written)
+{
+    size_t sent, first = 0;
     if (written < 0 && written != UV_EAGAIN) goto fail;
     sent = written > 0 ? (size_t)written : 0;
     atomic_fetch_add_explicit(&conn->worker->bytes_out, sent, memory_order_relaxed);
@@ -473,9 +481,82 @@ static void conn_stream_end(hr_stream_t *stream)
 
 const hr_stream_ops_t hr_conn_stream_ops = {conn_stream_write, conn_stream_end};
 
+/* A connection's gathered frames while its send is in a worker's io_uring batch: detached from
+ * the connection (so nothing can send them twice) until the result comes back. */
+typedef struct batched_s {
+    hr_conn_t *conn;
+    hr_cork_t *slots;
+    unsigned n;
+} batched_t;
+
+static void batch_done(void *tag, int result)
+{
+    batched_t *entry = tag;
+    hr_conn_t *conn = entry->conn;
+    uv_buf_t bufs[HR_CORK_MAX];
+    hr_msg_t *msgs[HR_CORK_MAX];
+    for (unsigned i = 0; i < entry->n; i++) {
+        bufs[i] = entry->slots[i].buf;
+        msgs[i] = entry->slots[i].msg;
+    }
+    cork_give(conn->worker, entry->slots);
+    if (conn->closing) { /* closed meanwhile: what was sent is sent */
+        for (unsigned i = 0; i < entry->n; i++)
+            hr_msg_unref(msgs[i]);
+        return;
+    }
+    send_rest(conn, bufs, msgs, entry->n, result);
+}
+
+/* Only what uv_try_write would write at once: plaintext, open, nothing queued on libuv. */
+static int batchable(hr_conn_t *conn, int *fd)
+{
+    uv_os_fd_t os_fd;
+    if (conn->tls || conn->closing || conn->finishing || conn->tcp.write_queue_size != 0 ||
+        conn->cork_len == 0 || uv_fileno((uv_handle_t *)&conn->tcp, &os_fd) != 0)
+        return 0;
+    *fd = os_fd;
+    return 1;
+}
+
+/* --io-uring: every dirty connection's frames in sends of up to HR_URING_BATCH per
+ * io_uring_enter; the results go through send_rest as uv_try_write's do. */
+static void uncork_batched(hr_worker_t *worker, hr_uring_t *uring)
+{
+    batched_t entries[HR_URING_BATCH];
+    while (!hr_list_empty(&worker->dirty) && !hr_uring_broken(uring)) {
+        hr_conn_t *conn = hr_container_of(worker->dirty.next, hr_conn_t, dirty_link);
+        int fd;
+        if (!batchable(conn, &fd)) {
+            flush_corked(conn);
+            continue;
+        }
+        struct iovec iov[HR_CORK_MAX];
+        for (unsigned i = 0; i < conn->cork_len; i++)
+            iov[i] = (struct iovec){conn->cork[i].buf.base, conn->cork[i].buf.len};
+        batched_t *entry = &entries[hr_uring_pending(uring)];
+        if (hr_uring_add(uring, fd, iov, conn->cork_len, entry) != 0) {
+            if (hr_uring_pending(uring))
+                hr_uring_run(uring, batch_done); /* full: go */
+            else
+                flush_corked(conn);
+            continue;
+        }
+        *entry = (batched_t){conn, conn->cork, conn->cork_len};
+        conn->cork = NULL;
+        conn->cork_len = 0;
+        hr_list_remove(&conn->dirty_link);
+    }
+    if (hr_uring_pending(uring)) hr_uring_run(uring, batch_done);
+}
+
 void hr_conn_uncork(hr_worker_t *worker)
 {
     worker->corked = 0;
+    /* One dirty connection is one system call either way; writev is the cheaper one. */
+    hr_list_t *dirty = &worker->dirty;
+    if (worker->uring && !hr_list_empty(dirty) && dirty->next->next != dirty)
+        uncork_batched(worker, worker->uring);
     while (!hr_list_empty(&worker->dirty))
         flush_corked(hr_container_of(worker->dirty.next, hr_conn_t, dirty_link));
 }

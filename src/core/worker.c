@@ -11,6 +11,7 @@
 #include "core/ratelimit.h"
 #include "core/server.h"
 #include "core/tls.h"
+#include "core/uring.h"
 #include "core/worker.h"
 #include "presence/presence_sinks.h"
 #include "push/push.h"
@@ -34,6 +35,22 @@ static void on_connection(uv_stream_t *listener, int status)
 
 /* This worker's socket on each of the server's addresses, shared with the other workers by
  * SO_REUSEPORT: the kernel spreads the connections. */
+/* --io-uring: auto falls back to writev where the kernel (or a sandbox) refuses io_uring; on
+ * makes that a startup error. */
+static int open_uring(hr_worker_t *worker)
+{
+    if (worker->config->io_uring == HR_IO_URING_OFF) return 0;
+    int err;
+    worker->uring = hr_uring_new(&err);
+    if (worker->uring) return 0;
+    int required = worker->config->io_uring == HR_IO_URING_ON;
+    if (required || worker->id == 0)
+        hr_log(required ? HR_LOG_ERROR : HR_LOG_INFO, "worker.io_uring_unavailable",
+               "worker=%u err=%s sends=%s", worker->id, uv_err_name(err),
+               required ? "none" : "writev");
+    return required ? err : 0;
+}
+
 static int open_listeners(hr_worker_t *worker)
 {
     hr_server_t *server = worker->server;
@@ -236,6 +253,7 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const 
     uv_mutex_init(&worker->durable_lock);
     int rc = uv_loop_init(&worker->loop);
     if (rc != 0) return rc;
+    worker->loop_unrun = 1;
     uv_async_init(&worker->loop, &worker->inbox_wake, on_inbox);
     uv_async_init(&worker->loop, &worker->stop_wake, on_stop);
     uv_async_init(&worker->loop, &worker->durable_wake, on_durable);
@@ -254,7 +272,7 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const 
     worker->grace_timer.data = worker;
     worker->delay_timer.data = worker;
     worker->write_delay_timer.data = worker;
-    if ((rc = open_listeners(worker)) != 0) return rc;
+    if ((rc = open_listeners(worker)) != 0 || (rc = open_uring(worker)) != 0) return rc;
     hr_broker_attach_worker(broker, id, &worker->inbox_wake);
     uint64_t beat = (uint64_t)config->heartbeat_ms;
     uv_timer_start(&worker->heartbeat_timer, on_heartbeat, beat, beat);
@@ -267,6 +285,7 @@ int hr_worker_init(hr_worker_t *worker, hr_server_t *server, unsigned id, const 
 static void run(void *arg)
 {
     hr_worker_t *worker = arg;
+    worker->loop_unrun = 0;
     uv_run(&worker->loop, UV_RUN_DEFAULT);
     /* Handles closed in the last iteration need one more pass for their callbacks. */
     uv_run(&worker->loop, UV_RUN_DEFAULT);
@@ -288,11 +307,25 @@ void hr_worker_join(hr_worker_t *worker)
     uv_thread_join(&worker->thread);
 }
 
+static void close_handle(uv_handle_t *handle, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(handle)) uv_close(handle, NULL);
+}
+
 void hr_worker_free(hr_worker_t *worker)
 {
+    if (worker->loop_unrun) { /* a failed start: the loop init made was never run or closed */
+        uv_walk(&worker->loop, close_handle, NULL);
+        uv_run(&worker->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&worker->loop);
+        worker->loop_unrun = 0;
+    }
     uv_mutex_destroy(&worker->durable_lock);
     free(worker->front_state);
     hr_conn_cork_pool_free(worker);
+    hr_uring_free(worker->uring);
+    worker->uring = NULL;
 }
 
 #include "core/server.h"

@@ -62,15 +62,17 @@ typedef struct hr_worker_s {
     hr_timeq_t timeouts;                      /* parked long polls */
     int corked;                               /* draining the inbox: gather writes */
     int stopping;                             /* shutdown begun */
-    uint64_t grace_deadline_ms;               /* loop time when shutdown stops waiting */
-    uint64_t next_conn_id;                    /* for logs */
-    atomic_size_t conns_now[HR_CONN_KINDS];   /* open connections by kind */
-    atomic_uint_fast64_t bytes_out;           /* written to sockets */
-    atomic_uint_fast64_t loop_lag_ns;         /* how late the last housekeeping tick ran */
-    uint64_t tick_due_ns;                     /* when the next one should run */
+    int loop_unrun; /* the loop is initialised but its thread never ran it (hr_worker_free) */
+    uint64_t grace_deadline_ms;             /* loop time when shutdown stops waiting */
+    uint64_t next_conn_id;                  /* for logs */
+    atomic_size_t conns_now[HR_CONN_KINDS]; /* open connections by kind */
+    atomic_uint_fast64_t bytes_out;         /* written to sockets */
+    atomic_uint_fast64_t loop_lag_ns;       /* how late the last housekeeping tick ran */
+    uint64_t tick_due_ns;                   /* when the next one should run */
     void
         *front_state; /* the front ends' per-worker state (http/access.c: the Date cache); free() */
     void *cork_free;  /* spare cork slot blocks (core/conn.c), a free list */
+    struct hr_uring_s *uring; /* --io-uring: batched sends (core/uring.h), or NULL: writev */
     size_t cork_free_len;     /* blocks in it */
     char read_buf[64 * 1024]; /* shared by all reads: parsed synchronously, then reused */
 } hr_worker_t;
