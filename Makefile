@@ -60,6 +60,10 @@ build/herald-bench: $(HB_SRCS) bench/hb/hb.h
 build/herald-publish: bench/publish.c
 	$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(REL_CFLAGS) -o $@ $< $(LDLIBS_COMMON)
 
+# What one small send costs: a bare system call, write() and io_uring (docs/BENCHMARKS.md).
+build/sendcost: bench/sendcost.c
+	$(CC) $(CPPFLAGS) $(CFLAGS_COMMON) $(REL_CFLAGS) -o $@ $< $(LDLIBS_COMMON)
+
 # `make install` (PREFIX=/usr/local, SYSCONFDIR=/etc, DESTDIR for packaging): the binary, the
 # systemd unit with its paths filled in, an example herald.conf (kept if one exists), the docs.
 PREFIX  ?= /usr/local

@@ -3,7 +3,9 @@
 # on a freshly started server, then bench/report.mjs writes JSON, markdown and SVG charts.
 # Usage: [ONLY=REGEX] bench/suite.sh quick|full|smoke [OUTDIR]
 #   ONLY reruns the scenarios it matches (e.g. ONLY='^idle-19000$|^nodes'), replacing their
-#   lines in OUTDIR/PROFILE.jsonl and keeping the others.
+#   lines in OUTDIR/PROFILE.jsonl and keeping the others. MATCH narrows further, to the cases
+#   whose "SCENARIO SETUP TRANSPORT" it matches (e.g. MATCH='^many-topics (herald|nchan) sse$');
+#   with MATCH, write to a scratch OUTDIR: ONLY's replacing does not know about it.
 #   quick (make bench, a few minutes), full (make bench-full, medians of 3, idle up to 19k
 #   connections per process and 100k across nodes), smoke (CI: herald only, seconds).
 # Servers run one worker each (herald --workers 1, nginx worker_processes 1, Node's one thread)
@@ -47,6 +49,7 @@ start() { # SERVER: starts it fresh; sets $port, $pid, $pids
 # run SCENARIO SERVER TRANSPORT SUBSCRIBERS TOPICS MESSAGES RATE [INTERVAL_MS] [PUBLISHERS] [SETTLE_MS]
 run() {
   [ -z "$only" ] || [[ $1 =~ $only ]] || return 0
+  [ -z "${MATCH:-}" ] || [[ "$1 $2 $3" =~ $MATCH ]] || return 0
   local scenario=$1 server=$2 transport=$3 interval=${8:-0} publishers=${9:-1} settle=${10:-500}
   for r in $(seq "$runs"); do
     start "$server"
@@ -90,6 +93,7 @@ quick | full)
     for t in sse ws long-poll; do run compare "$server" "$t" 1000 1 "$cmp_msgs" 1; done
     run compare "$server" short-poll 1000 1 "$cmp_msgs" 1 1000
   done
+  run compare herald-writev sse 1000 1 "$cmp_msgs" 1 # io_uring's batches vs one writev each
   for server in socketio ws; do run compare "$server" ws 1000 1 "$cmp_msgs" 1; done
   # long polling on every server that has it, Socket.IO's fallback included (same load)
   for server in herald nchan socketio; do run compare-long-poll "$server" long-poll 1000 1 "$cmp_msgs" 1; done
@@ -117,6 +121,7 @@ quick | full)
   for server in herald nchan; do
     for t in sse ws; do run many-topics "$server" "$t" "$topics" "$topics" "$topic_msgs" 5000; done
   done
+  run many-topics herald-writev sse "$topics" "$topics" "$topic_msgs" 5000
   for server in socketio ws; do run many-topics "$server" ws "$topics" "$topics" "$topic_msgs" 5000; done
   # publish throughput: 50,000 (quick: 20,000) publishes over 4 connections to 100 topics, 1 subscriber each
   for server in herald nchan "${peers[@]:1}"; do

@@ -88,7 +88,7 @@ static int submit_local(hr_pubreq_t *req)
         hr_publish_t pub = {req->items[i].topic, req->items[i].topic_len, req->bus.event,
                             req->bus.event_len,  req->bus.data,           req->bus.data_len,
                             req->bus.retry_ms,   req->bus.want_id,        req->bus.binary,
-                            req->delayed_id};
+                            req->delayed_id,     req->worker->id + 1};
         int rc = hr_broker_publish(req->worker->broker, &pub, &req->items[i].id);
         if (rc != 0) {
             req->result = rc == HR_ECONFLICT  ? HR_PUB_CONFLICT

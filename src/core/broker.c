@@ -284,11 +284,17 @@ void hr_broker_fan_out(hr_broker_t *broker, hr_topic_t *topic, inbox_item_t item
     }
 }
 
-/* Sends under the inbox lock so a worker detaching (and closing its handle) cannot race us. */
-void hr_broker_wake(hr_broker_t *broker, const unsigned char *wake)
+/* Sends under the inbox lock so a worker detaching (and closing its handle) cannot race us.
+ * The publishing worker's own inbox (origin, its id + 1) is only marked: that worker drains it
+ * in its check phase, this loop iteration. */
+void hr_broker_wake(hr_broker_t *broker, const unsigned char *wake, unsigned origin)
 {
     for (unsigned w = 0; w < broker->config.workers; w++) {
         if (!wake[w]) continue;
+        if (origin == w + 1) {
+            broker->inboxes[w].self_wake = 1;
+            continue;
+        }
         pthread_mutex_lock(&broker->inboxes[w].lock);
         if (broker->inboxes[w].wake) uv_async_send(broker->inboxes[w].wake);
         pthread_mutex_unlock(&broker->inboxes[w].lock);
@@ -337,7 +343,7 @@ int hr_broker_publish(hr_broker_t *broker, const hr_publish_t *pub, uint64_t *id
     topic->published++;
     pthread_mutex_unlock(&broker->lock);
 
-    hr_broker_wake(broker, wake);
+    hr_broker_wake(broker, wake, pub->origin <= broker->config.workers ? pub->origin : 0);
     *id_out = msg->id;
     hr_msg_unref(msg);
     return 0;
@@ -575,7 +581,7 @@ size_t hr_broker_kick(hr_broker_t *broker, const char *name, size_t len)
         hr_broker_fan_out(broker, topic, (inbox_item_t){INBOX_KICK, NULL, topic, NULL}, wake);
     }
     pthread_mutex_unlock(&broker->lock);
-    hr_broker_wake(broker, wake);
+    hr_broker_wake(broker, wake, 0);
     return told;
 }
 
@@ -608,6 +614,13 @@ static void kick_local(hr_topic_t *topic, unsigned w)
         hr_sub_t *sub = hr_container_of(it, hr_subnode_t, link)->sub;
         sub->vt->kick(sub);
     }
+}
+
+int hr_broker_take_self_wake(hr_broker_t *broker, unsigned worker)
+{
+    int woken = broker->inboxes[worker].self_wake;
+    broker->inboxes[worker].self_wake = 0;
+    return woken;
 }
 
 void hr_broker_drain(hr_broker_t *broker, unsigned w)
@@ -648,7 +661,7 @@ int hr_broker_post(hr_broker_t *broker, unsigned worker, hr_post_t *post)
         unsigned char wake[broker->config.workers];
         memset(wake, 0, sizeof wake);
         wake[worker] = 1;
-        hr_broker_wake(broker, wake);
+        hr_broker_wake(broker, wake, 0);
     }
     return 0;
 }

@@ -81,6 +81,9 @@ typedef struct hr_publish_s {
     int binary;          /* sent as binary (e.g. a WebSocket binary frame) */
     uint64_t delayed_id; /* the delayed message this publish delivers (its store row goes in the
                             same transaction as the message: once, even across a crash); 0 */
+    unsigned origin;     /* the publishing worker's id + 1 when it runs on that worker's thread: its
+                            own inbox is then drained in its check phase, without a wake-up
+                            (hr_broker_take_self_wake); 0 = any other thread */
 } hr_publish_t;
 
 typedef struct hr_gap_s {
@@ -120,6 +123,9 @@ const char *hr_topic_name(const hr_topic_t *topic);
 
 /* The worker's wake-up handle; inbox entries are drained by hr_broker_drain on that worker. */
 void hr_broker_attach_worker(hr_broker_t *broker, unsigned worker, uv_async_t *wake);
+/* Worker thread only: whether a publish made on this worker filled its own inbox since the last
+ * call (then the caller drains it; uv_async_send would cost an eventfd write and read). */
+int hr_broker_take_self_wake(hr_broker_t *broker, unsigned worker);
 
 /* Returns 0 and the assigned id, HR_ECONFLICT (want_id too low), HR_EIDSPACE (the sequence
  * reached HR_ID_MAX), HR_ELIMIT (--topic-limit) or HR_ENOMEM. */

@@ -166,7 +166,7 @@ void hr_broker_inject(hr_broker_t *broker, const char *name, size_t len, hr_msg_
     broker->messages_in++;
     topic->published++;
     pthread_mutex_unlock(&broker->lock);
-    hr_broker_wake(broker, wake);
+    hr_broker_wake(broker, wake, 0);
     hr_msg_unref(msg);
 }
 

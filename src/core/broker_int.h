@@ -44,6 +44,8 @@ typedef struct inbox_s {
     size_t count;
     size_t capacity;
     uv_async_t *wake; /* the worker's handle */
+    int self_wake;    /* its own worker published into it: drain without a wake-up (worker
+                         thread only; hr_broker_take_self_wake) */
     /* The batch hr_broker_drain is running (worker thread only), so hr_broker_unpost can take
      * a post out of it too. */
     inbox_item_t *draining;
@@ -78,7 +80,7 @@ void hr_broker_topic_ref(hr_topic_t *topic);
 void hr_broker_fan_out(hr_broker_t *broker, hr_topic_t *topic, inbox_item_t item,
                        unsigned char *wake);
 /* After the lock: wakes the marked workers. */
-void hr_broker_wake(hr_broker_t *broker, const unsigned char *wake);
+void hr_broker_wake(hr_broker_t *broker, const unsigned char *wake, unsigned origin);
 /* Returns 1 if the worker needs waking, 0 if not, -1 on allocation failure. */
 int hr_broker_inbox_push(hr_broker_t *broker, unsigned worker, inbox_item_t item);
 /* Lock held: drops the oldest held messages, across topics, while the histories and the cached

@@ -44,24 +44,25 @@ typedef struct hr_worker_s {
     uv_tcp_t listeners[2 * HR_MAX_LISTENERS]; /* one per server->listeners, same order */
     unsigned nlisteners;                      /* opened (closed at stop) */
     uv_async_t inbox_wake;                    /* broker → deliver */
-    uv_async_t stop_wake;                     /* server → begin shutdown */
-    uv_async_t durable_wake;                  /* store → publishers waiting for the disk */
-    hr_list_t durable_waits;                  /* hr_durable_wait_t, ascending id */
-    uv_mutex_t durable_lock;                  /* the store's thread vs closing durable_wake */
-    int durable_open;                         /* durable_wake may be sent to */
-    uv_timer_t heartbeat_timer;               /* SSE comments */
-    uv_timer_t housekeeping_timer;            /* once a second: lingering closes, history expiry */
-    uv_timer_t grace_timer;                   /* shutdown deadline */
-    uv_timer_t delay_timer;                   /* worker 0: delayed messages due (src/delay) */
-    uv_timer_t write_delay_timer;             /* --write-delay: sends what the drains corked */
-    int delay_taking;                         /* cluster: a take script is under way */
-    hr_list_t conns;                          /* every open hr_conn_t */
-    hr_list_t subs;                           /* every live hr_sub_t */
-    hr_list_t dirty;                          /* connections with corked frames */
-    hr_list_t after_drain;                    /* hr_task_t to run after the inbox drain */
-    hr_timeq_t timeouts;                      /* parked long polls */
-    int corked;                               /* draining the inbox: gather writes */
-    int stopping;                             /* shutdown begun */
+    uv_check_t self_drain;      /* after this iteration's I/O: deliver what this worker published */
+    uv_async_t stop_wake;       /* server → begin shutdown */
+    uv_async_t durable_wake;    /* store → publishers waiting for the disk */
+    hr_list_t durable_waits;    /* hr_durable_wait_t, ascending id */
+    uv_mutex_t durable_lock;    /* the store's thread vs closing durable_wake */
+    int durable_open;           /* durable_wake may be sent to */
+    uv_timer_t heartbeat_timer; /* SSE comments */
+    uv_timer_t housekeeping_timer; /* once a second: lingering closes, history expiry */
+    uv_timer_t grace_timer;        /* shutdown deadline */
+    uv_timer_t delay_timer;        /* worker 0: delayed messages due (src/delay) */
+    uv_timer_t write_delay_timer;  /* --write-delay: sends what the drains corked */
+    int delay_taking;              /* cluster: a take script is under way */
+    hr_list_t conns;               /* every open hr_conn_t */
+    hr_list_t subs;                /* every live hr_sub_t */
+    hr_list_t dirty;               /* connections with corked frames */
+    hr_list_t after_drain;         /* hr_task_t to run after the inbox drain */
+    hr_timeq_t timeouts;           /* parked long polls */
+    int corked;                    /* draining the inbox: gather writes */
+    int stopping;                  /* shutdown begun */
     int loop_unrun; /* the loop is initialised but its thread never ran it (hr_worker_free) */
     uint64_t grace_deadline_ms;             /* loop time when shutdown stops waiting */
     uint64_t next_conn_id;                  /* for logs */
