@@ -481,6 +481,8 @@ static void conn_stream_end(hr_stream_t *stream)
 
 const hr_stream_ops_t hr_conn_stream_ops = {conn_stream_write, conn_stream_end};
 
+_Static_assert(HR_CORK_MAX <= HR_URING_IOV, "a connection's gathered frames fit one send");
+
 /* A connection's gathered frames while its send is in a worker's io_uring batch: detached from
  * the connection (so nothing can send them twice) until the result comes back. */
 typedef struct batched_s {
