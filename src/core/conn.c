@@ -484,11 +484,14 @@ const hr_stream_ops_t hr_conn_stream_ops = {conn_stream_write, conn_stream_end};
 _Static_assert(HR_CORK_MAX <= HR_URING_IOV, "a connection's gathered frames fit one send");
 
 /* A connection's gathered frames while its send is in a worker's io_uring batch: detached from
- * the connection (so nothing can send them twice) until the result comes back. */
+ * the connection (so nothing can send them twice) until the result comes back. On TLS, the
+ * frames are already records: `cipher`, malloc'd, instead of slots. */
 typedef struct batched_s {
     hr_conn_t *conn;
     hr_cork_t *slots;
     unsigned n;
+    char *cipher;
+    size_t cipher_len;
 } batched_t;
 
 static void batch_done(void *tag, int result)
@@ -497,6 +500,13 @@ static void batch_done(void *tag, int result)
     hr_conn_t *conn = entry->conn;
     uv_buf_t bufs[HR_CORK_MAX];
     hr_msg_t *msgs[HR_CORK_MAX];
+    if (entry->cipher) { /* send_rest copies what the socket did not take */
+        bufs[0] = uv_buf_init(entry->cipher, (unsigned)entry->cipher_len);
+        msgs[0] = NULL;
+        if (!conn->closing) send_rest(conn, bufs, msgs, 1, result);
+        free(entry->cipher);
+        return;
+    }
     for (unsigned i = 0; i < entry->n; i++) {
         bufs[i] = entry->slots[i].buf;
         msgs[i] = entry->slots[i].msg;
@@ -510,15 +520,47 @@ static void batch_done(void *tag, int result)
     send_rest(conn, bufs, msgs, entry->n, result);
 }
 
-/* Only what uv_try_write would write at once: plaintext, open, nothing queued on libuv. */
+/* Only what uv_try_write would write at once: open, nothing queued on libuv. */
 static int batchable(hr_conn_t *conn, int *fd)
 {
     uv_os_fd_t os_fd;
-    if (conn->tls || conn->closing || conn->finishing || conn->tcp.write_queue_size != 0 ||
+    if (conn->closing || conn->finishing || conn->tcp.write_queue_size != 0 ||
         conn->cork_len == 0 || uv_fileno((uv_handle_t *)&conn->tcp, &os_fd) != 0)
         return 0;
     *fd = os_fd;
     return 1;
+}
+
+/* TLS: the gathered frames become one run of records (as send_bufs makes them), and the batch
+ * sends the ciphertext. Called with room in the batch: encrypting cannot be taken back. */
+static void batch_tls(hr_uring_t *uring, hr_conn_t *conn, int fd, batched_t *entry)
+{
+    int failed = 0;
+    for (unsigned i = 0; i < conn->cork_len; i++) {
+        hr_cork_t *slot = &conn->cork[i];
+        if (!failed && hr_tls_encrypt(conn->tls, slot->buf.base, slot->buf.len) != 0) failed = 1;
+        hr_msg_unref(slot->msg);
+    }
+    cork_give(conn->worker, conn->cork);
+    conn->cork = NULL;
+    conn->cork_len = 0;
+    hr_list_remove(&conn->dirty_link);
+    if (failed) {
+        hr_conn_close(conn);
+        return;
+    }
+    size_t len = 0;
+    char *out = hr_tls_take_output(conn->tls, &len);
+    if (!out) return;
+    struct iovec iov = {out, len};
+    if (hr_uring_add(uring, fd, &iov, 1, entry) == 0) {
+        *entry = (batched_t){conn, NULL, 0, out, len};
+        return;
+    }
+    uv_buf_t buf = uv_buf_init(out, (unsigned)len); /* not expected: room was checked */
+    hr_msg_t *owner = NULL;
+    send_raw(conn, &buf, &owner, 1);
+    free(out);
 }
 
 /* --io-uring: every dirty connection's frames in sends of up to HR_URING_BATCH per
@@ -533,6 +575,11 @@ static void uncork_batched(hr_worker_t *worker, hr_uring_t *uring)
             flush_corked(conn);
             continue;
         }
+        if (hr_uring_pending(uring) == HR_URING_BATCH) hr_uring_run(uring, batch_done);
+        if (conn->tls) {
+            batch_tls(uring, conn, fd, &entries[hr_uring_pending(uring)]);
+            continue;
+        }
         struct iovec iov[HR_CORK_MAX];
         for (unsigned i = 0; i < conn->cork_len; i++)
             iov[i] = (struct iovec){conn->cork[i].buf.base, conn->cork[i].buf.len};
@@ -544,7 +591,7 @@ static void uncork_batched(hr_worker_t *worker, hr_uring_t *uring)
                 flush_corked(conn);
             continue;
         }
-        *entry = (batched_t){conn, conn->cork, conn->cork_len};
+        *entry = (batched_t){conn, conn->cork, conn->cork_len, NULL, 0};
         conn->cork = NULL;
         conn->cork_len = 0;
         hr_list_remove(&conn->dirty_link);
