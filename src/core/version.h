@@ -2,6 +2,6 @@
 #ifndef HR_VERSION_H
 #define HR_VERSION_H
 
-#define HR_VERSION "0.20.0"
+#define HR_VERSION "0.21.0"
 
 #endif
