@@ -308,21 +308,31 @@ static void write_cb(uv_write_t *req, int status)
 }
 
 /* Writes `bufs` in order; on a TLS connection as one run of records. */
-static int send_bufs(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n)
+/* TLS: encrypts `bufs` into one run of records, releasing `msgs`. Returns the ciphertext
+ * (malloc'd) or NULL: none, or encryption failed (*failed set, the connection closed). */
+static char *tls_seal(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n, size_t *len,
+                      int *failed)
 {
-    if (!conn->tls) return send_raw(conn, bufs, msgs, n);
-    int failed = 0;
+    *failed = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!failed && hr_tls_encrypt(conn->tls, bufs[i].base, bufs[i].len) != 0) failed = 1;
+        if (!*failed && hr_tls_encrypt(conn->tls, bufs[i].base, bufs[i].len) != 0) *failed = 1;
         if (msgs[i]) hr_msg_unref(msgs[i]);
         msgs[i] = NULL;
     }
-    if (failed) {
+    if (*failed) {
         hr_conn_close(conn);
-        return HR_ENOMEM;
+        return NULL;
     }
+    return hr_tls_take_output(conn->tls, len);
+}
+
+static int send_bufs(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs, size_t n)
+{
+    if (!conn->tls) return send_raw(conn, bufs, msgs, n);
+    int failed;
     size_t len = 0;
-    char *out = hr_tls_take_output(conn->tls, &len);
+    char *out = tls_seal(conn, bufs, msgs, n, &len, &failed);
+    if (failed) return HR_ENOMEM;
     if (!out) return 0;
     uv_buf_t buf = uv_buf_init(out, (unsigned)len);
     hr_msg_t *owner = NULL;
@@ -420,21 +430,34 @@ fail:
     return written;
 }
 
+static void slots_unpack(const hr_cork_t *slots, size_t n, uv_buf_t *bufs, hr_msg_t **msgs)
+{
+    for (size_t i = 0; i < n; i++) {
+        bufs[i] = slots[i].buf;
+        msgs[i] = slots[i].msg;
+    }
+}
+
+/* Takes a connection's gathered frames off it into bufs/msgs (the references move with them)
+ * and lends its slots back to the worker; returns how many. */
+static size_t cork_detach(hr_conn_t *conn, uv_buf_t *bufs, hr_msg_t **msgs)
+{
+    size_t n = conn->cork_len;
+    slots_unpack(conn->cork, n, bufs, msgs);
+    cork_give(conn->worker, conn->cork);
+    conn->cork = NULL;
+    conn->cork_len = 0;
+    hr_list_remove(&conn->dirty_link);
+    return n;
+}
+
 /* Sends what a corked connection gathered, in one writev. */
 static int flush_corked(hr_conn_t *conn)
 {
-    size_t n = conn->cork_len;
-    conn->cork_len = 0;
-    hr_list_remove(&conn->dirty_link);
-    if (!n) return 0;
     uv_buf_t bufs[HR_CORK_MAX];
     hr_msg_t *msgs[HR_CORK_MAX];
-    for (size_t i = 0; i < n; i++) {
-        bufs[i] = conn->cork[i].buf;
-        msgs[i] = conn->cork[i].msg;
-    }
-    cork_give(conn->worker, conn->cork);
-    conn->cork = NULL;
+    size_t n = cork_detach(conn, bufs, msgs);
+    if (!n) return 0;
     if (conn->closing || conn->finishing) {
         for (size_t i = 0; i < n; i++)
             hr_msg_unref(msgs[i]);
@@ -507,10 +530,7 @@ static void batch_done(void *tag, int result)
         free(entry->cipher);
         return;
     }
-    for (unsigned i = 0; i < entry->n; i++) {
-        bufs[i] = entry->slots[i].buf;
-        msgs[i] = entry->slots[i].msg;
-    }
+    slots_unpack(entry->slots, entry->n, bufs, msgs);
     cork_give(conn->worker, entry->slots);
     if (conn->closing) { /* closed meanwhile: what was sent is sent */
         for (unsigned i = 0; i < entry->n; i++)
@@ -535,22 +555,11 @@ static int batchable(hr_conn_t *conn, int *fd)
  * sends the ciphertext. Called with room in the batch: encrypting cannot be taken back. */
 static void batch_tls(hr_uring_t *uring, hr_conn_t *conn, int fd, batched_t *entry)
 {
-    int failed = 0;
-    for (unsigned i = 0; i < conn->cork_len; i++) {
-        hr_cork_t *slot = &conn->cork[i];
-        if (!failed && hr_tls_encrypt(conn->tls, slot->buf.base, slot->buf.len) != 0) failed = 1;
-        hr_msg_unref(slot->msg);
-    }
-    cork_give(conn->worker, conn->cork);
-    conn->cork = NULL;
-    conn->cork_len = 0;
-    hr_list_remove(&conn->dirty_link);
-    if (failed) {
-        hr_conn_close(conn);
-        return;
-    }
-    size_t len = 0;
-    char *out = hr_tls_take_output(conn->tls, &len);
+    uv_buf_t bufs[HR_CORK_MAX];
+    hr_msg_t *msgs[HR_CORK_MAX];
+    size_t n = cork_detach(conn, bufs, msgs), len = 0;
+    int failed;
+    char *out = tls_seal(conn, bufs, msgs, n, &len, &failed);
     if (!out) return;
     struct iovec iov = {out, len};
     if (hr_uring_add(uring, fd, &iov, 1, entry) == 0) {
